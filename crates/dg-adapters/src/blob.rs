@@ -1,0 +1,87 @@
+//! File-backed blobs: a file on local disk, memory-mapped on demand, deleted with the last
+//! handle when it is a temp file.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dg_ports::{Blob, BlobRef, Error, Mapped, Result};
+use tempfile::TempPath;
+
+/// A blob stored in a local file.
+#[derive(Debug)]
+pub struct FileBlob {
+    path: PathBuf,
+    len: u64,
+    /// Deletes the file when the blob is dropped (temp files only).
+    _temp: Option<TempPath>,
+}
+
+impl FileBlob {
+    /// A blob over an existing file, which must not change while the blob is in use (a change
+    /// is caught by the SHA-256 checks, never silently stored).
+    pub fn open(path: impl Into<PathBuf>) -> Result<BlobRef> {
+        let path = path.into();
+        let meta =
+            std::fs::metadata(&path).map_err(|e| Error::from_io(path.display(), "reading", e))?;
+        if !meta.is_file() {
+            return Err(Error::InvalidInput(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        Ok(Arc::new(FileBlob {
+            path,
+            len: meta.len(),
+            _temp: None,
+        }))
+    }
+
+    /// A blob over a temp file that is removed when the blob is dropped.
+    pub(crate) fn temp(path: TempPath, len: u64) -> BlobRef {
+        Arc::new(FileBlob {
+            path: path.to_path_buf(),
+            len,
+            _temp: Some(path),
+        })
+    }
+}
+
+impl Blob for FileBlob {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn reader(&self) -> Result<Box<dyn Read + Send>> {
+        let f = File::open(&self.path)
+            .map_err(|e| Error::from_io(self.path.display(), "opening", e))?;
+        Ok(Box::new(
+            std::io::BufReader::with_capacity(1 << 20, f).take(self.len),
+        ))
+    }
+
+    fn map(&self) -> Result<Mapped> {
+        if self.len == 0 {
+            return Ok(Mapped::new(Vec::new()));
+        }
+        let f = File::open(&self.path)
+            .map_err(|e| Error::from_io(self.path.display(), "opening", e))?;
+        // SAFETY: the file is a private temp file that nobody writes after it was finished, or
+        // a file the caller promised not to change while the blob is in use. A change made
+        // anyway can only produce wrong bytes, which the SHA-256 checks reject.
+        let map = unsafe { memmap2::Mmap::map(&f) }
+            .map_err(|e| Error::io(format!("memory-mapping {}", self.path.display()), e))?;
+        if (map.len() as u64) < self.len {
+            return Err(Error::Io {
+                context: format!("{} shrank while in use", self.path.display()),
+                source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            });
+        }
+        Ok(Mapped::new(map))
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+}

@@ -1,0 +1,5 @@
+//! Reference caches.
+
+mod memory;
+
+pub use memory::MemoryCache;

@@ -1,0 +1,571 @@
+//! Object storage in a local directory, with user metadata kept in an extended attribute.
+//!
+//! # Layout
+//!
+//! ```text
+//! ROOT/
+//! ├── .dg-tmp/                  uploads being written (same file system, so renames are atomic)
+//! └── <bucket>/                 one directory per bucket
+//!     └── <key>                 one plain file per object, at its key's path;
+//!                               xattr `user.dg.meta` = JSON object of its user metadata
+//! ```
+//!
+//! Objects are ordinary files, so `ls`, `cp` and `sha256sum` work on them. Metadata lives in
+//! the file's `user.dg.meta` extended attribute (ext4, xfs, btrfs, zfs, tmpfs ≥ 6.6 and APFS
+//! support them; copy a store with `cp -a` or `rsync -aX` to keep them).
+//!
+//! # Atomicity
+//!
+//! A put writes the body to a temp file in `ROOT/.dg-tmp/`, syncs it, sets the metadata
+//! attribute on it, then moves it into place in one step: `rename(2)` to overwrite, `link(2)`
+//! for create-only puts (it fails when the key exists, so of two racing creators exactly one
+//! wins). Body and metadata belong to one inode, so a reader that opened the file sees one
+//! version of both. A crash leaves at most a temp file in `.dg-tmp/`, never a partial object.
+//!
+//! # Limits
+//!
+//! A key cannot be both an object and a "directory" of other keys (`a` and `a/b`), keys may not
+//! end with `/`, and segments `.`/`..` are refused.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use dg_ports::{
+    BlobRef, BucketInfo, Buckets, Error, GetResult, ListPage, ListRequest, Location, Metadata,
+    ObjectInfo, ObjectStorage, PutMode, PutOptions, Result,
+};
+use xattr::FileExt;
+
+use super::listing::paginate;
+use super::validate_bucket_name;
+
+const TMP_DIR: &str = ".dg-tmp";
+const META_ATTR: &str = "user.dg.meta";
+/// S3 allows 2 KiB of user metadata; so do we.
+const MAX_METADATA: usize = 2048;
+const CHUNK: usize = 256 * 1024;
+
+/// Buckets as directories under a root directory.
+#[derive(Clone, Debug)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    /// A store rooted at `root` (created if missing). Fails with `Unsupported` when the file
+    /// system there does not keep user extended attributes.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let tmp = root.join(TMP_DIR);
+        fs::create_dir_all(&tmp)
+            .map_err(|e| Error::from_io(root.display(), "creating the local store at", e))?;
+        let probe = tempfile::NamedTempFile::new_in(&tmp)
+            .map_err(|e| Error::from_io(tmp.display(), "writing to", e))?;
+        if let Err(e) = probe.as_file().set_xattr(META_ATTR, b"{}") {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "a local store at {} (its file system does not keep user extended attributes: {e}); use ext4, xfs, btrfs, zfs or tmpfs",
+                    root.display()
+                ),
+            });
+        }
+        Ok(LocalStorage { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn bucket_dir(&self, bucket: &str) -> Result<PathBuf> {
+        if bucket.is_empty() || bucket.starts_with('.') || bucket.contains(['/', '\\', '\0']) {
+            return Err(Error::InvalidInput(format!(
+                "`{bucket}` is not a bucket name"
+            )));
+        }
+        let dir = self.root.join(bucket);
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(Error::not_found(format!("bucket {bucket}")))
+        }
+    }
+
+    fn object_path(&self, location: &Location) -> Result<PathBuf> {
+        let dir = self.bucket_dir(&location.bucket)?;
+        let key = &location.key;
+        let bad = key.is_empty()
+            || key.ends_with('/')
+            || key.contains('\0')
+            || key
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".." || s.len() > 255);
+        if bad {
+            return Err(Error::InvalidInput(format!(
+                "{location}: the local store cannot hold this key (empty segments, `.`/`..`, a trailing `/` or segments over 255 bytes)"
+            )));
+        }
+        let path = dir.join(key);
+        debug_assert!(path.components().all(|c| matches!(
+            c,
+            Component::Normal(_) | Component::RootDir | Component::Prefix(_)
+        )));
+        Ok(path)
+    }
+
+    fn put_blocking(
+        &self,
+        location: &Location,
+        body: &BlobRef,
+        options: &PutOptions,
+    ) -> Result<()> {
+        let path = self.object_path(location)?;
+        let encoded = encode_metadata(&options.metadata, location)?;
+        let tmp_dir = self.root.join(TMP_DIR);
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
+            .map_err(|e| Error::from_io(tmp_dir.display(), "writing to", e))?;
+        let mut reader = body.reader()?;
+        copy_io(&mut reader, tmp.as_file_mut())
+            .map_err(|e| Error::io(format!("writing {location}"), e))?;
+        let file = tmp.as_file();
+        file.set_xattr(META_ATTR, &encoded)
+            .map_err(|e| Error::io(format!("writing metadata of {location}"), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(format!("syncing {location}"), e))?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| conflict(location, e))?;
+        }
+        match options.mode {
+            PutMode::Create => match fs::hard_link(tmp.path(), &path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists {
+                    what: location.to_string(),
+                }),
+                Err(e) => Err(conflict(location, e)),
+            },
+            PutMode::Overwrite => {
+                if path.is_dir() {
+                    return Err(conflict(
+                        location,
+                        io::Error::from(io::ErrorKind::IsADirectory),
+                    ));
+                }
+                tmp.persist(&path)
+                    .map(|_| ())
+                    .map_err(|e| conflict(location, e.error))
+            }
+        }
+    }
+
+    fn open(&self, location: &Location) -> Result<(File, ObjectInfo)> {
+        let path = self.object_path(location)?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Error::not_found(location),
+            _ => Error::from_io(location, "reading", e),
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::from_io(location, "reading", e))?;
+        if !meta.is_file() {
+            return Err(Error::not_found(location));
+        }
+        let metadata = match file.get_xattr(META_ATTR) {
+            Ok(Some(raw)) => decode_metadata(&raw, location)?,
+            Ok(None) => Metadata::new(),
+            Err(e) => return Err(Error::io(format!("reading metadata of {location}"), e)),
+        };
+        let info = object_info(location.clone(), &meta, metadata);
+        Ok((file, info))
+    }
+
+    fn list_blocking(&self, request: &ListRequest) -> Result<ListPage> {
+        let bucket = self.bucket_dir(&request.bucket)?;
+        // Start from the deepest directory the prefix names fully.
+        let dir_part = match request.prefix.rfind('/') {
+            Some(i) => &request.prefix[..i],
+            None => "",
+        };
+        let start = if dir_part.is_empty() {
+            bucket.clone()
+        } else {
+            bucket.join(dir_part)
+        };
+        let mut found = Vec::new();
+        let shallow = request.delimiter.as_deref() == Some("/");
+        walk(&start, dir_part, shallow, &request.prefix, &mut found)
+            .map_err(|e| Error::from_io(format!("bucket {}", request.bucket), "listing", e))?;
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let objects = found.into_iter().map(|(key, meta)| {
+            object_info(
+                Location::new(request.bucket.clone(), key),
+                &meta,
+                Metadata::new(),
+            )
+        });
+        Ok(paginate(objects, request))
+    }
+
+    fn copy_blocking(&self, from: &Location, to: &Location) -> Result<()> {
+        let (mut source, info) = self.open(from)?;
+        let path = self.object_path(to)?;
+        let encoded = encode_metadata(&info.metadata, to)?;
+        let tmp_dir = self.root.join(TMP_DIR);
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
+            .map_err(|e| Error::from_io(tmp_dir.display(), "writing to", e))?;
+        io::copy(&mut source, tmp.as_file_mut())
+            .map_err(|e| Error::io(format!("copying {from} to {to}"), e))?;
+        tmp.as_file()
+            .set_xattr(META_ATTR, &encoded)
+            .map_err(|e| Error::io(format!("writing metadata of {to}"), e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing {to}"), e))?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| conflict(to, e))?;
+        }
+        tmp.persist(&path)
+            .map(|_| ())
+            .map_err(|e| conflict(to, e.error))
+    }
+
+    fn delete_blocking(&self, location: &Location) -> Result<()> {
+        let path = self.object_path(location)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) if path.is_dir() => {
+                let _ = e;
+                return Ok(());
+            }
+            Err(e) => return Err(Error::from_io(location, "deleting", e)),
+        }
+        // Remove directories the delete left empty, up to the bucket.
+        let bucket = self.root.join(&location.bucket);
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == bucket || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+}
+
+/// Collects `(key, metadata)` of files under `dir` (whose key prefix is `dir_key`) that start with
+/// `prefix`. With `shallow`, each subdirectory contributes only its first file: a `/` delimiter
+/// folds the rest into the same common prefix anyway.
+fn walk(
+    dir: &Path,
+    dir_key: &str,
+    shallow: bool,
+    prefix: &str,
+    out: &mut Vec<(String, fs::Metadata)>,
+) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // not UTF-8: not a key this store wrote
+        };
+        let key = if dir_key.is_empty() {
+            name
+        } else {
+            format!("{dir_key}/{name}")
+        };
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // deleted meanwhile
+            Err(e) => return Err(e),
+        };
+        if meta.is_dir() {
+            let dir_prefix = format!("{key}/");
+            if !(dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix)) {
+                continue;
+            }
+            if shallow && dir_prefix.len() > prefix.len() {
+                if let Some(first) = first_file(&entry.path(), &key)? {
+                    out.push(first);
+                }
+            } else {
+                walk(&entry.path(), &key, shallow, prefix, out)?;
+            }
+        } else if meta.is_file() && key.starts_with(prefix) {
+            out.push((key, meta));
+        }
+    }
+    Ok(())
+}
+
+/// Any one file below `dir`, to stand for its common prefix.
+fn first_file(dir: &Path, dir_key: &str) -> io::Result<Option<(String, fs::Metadata)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let key = format!("{dir_key}/{name}");
+        let meta = entry.metadata()?;
+        if meta.is_file() {
+            return Ok(Some((key, meta)));
+        }
+        if meta.is_dir() {
+            found.push((entry.path(), key));
+        }
+    }
+    for (path, key) in found {
+        if let Some(f) = first_file(&path, &key)? {
+            return Ok(Some(f));
+        }
+    }
+    Ok(None)
+}
+
+fn object_info(location: Location, meta: &fs::Metadata, metadata: Metadata) -> ObjectInfo {
+    let modified = meta.modified().ok();
+    let nanos = modified
+        .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    ObjectInfo {
+        location,
+        size: meta.len(),
+        last_modified: modified,
+        etag: Some(format!("\"{nanos:x}-{:x}\"", meta.len())),
+        metadata,
+    }
+}
+
+fn encode_metadata(metadata: &Metadata, location: &Location) -> Result<Vec<u8>> {
+    let lower: Metadata = metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let encoded = serde_json::to_vec(&lower)
+        .map_err(|e| Error::invalid(format!("metadata of {location}"), e))?;
+    if encoded.len() > MAX_METADATA {
+        return Err(Error::LimitExceeded {
+            what: format!("user metadata of {location}"),
+            limit: MAX_METADATA as u64,
+        });
+    }
+    Ok(encoded)
+}
+
+fn decode_metadata(raw: &[u8], location: &Location) -> Result<Metadata> {
+    serde_json::from_slice(raw).map_err(|e| Error::InvalidData {
+        what: format!("metadata of {location}"),
+        reason: "it is not a JSON object of strings".into(),
+        source: Some(Box::new(e)),
+    })
+}
+
+/// Maps errors of placing an object: a file where a directory is needed, or the reverse.
+fn conflict(location: &Location, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::NotADirectory
+        | io::ErrorKind::IsADirectory
+        | io::ErrorKind::AlreadyExists => Error::InvalidInput(format!(
+            "{location} conflicts with another key: the local store cannot hold both `a` and `a/b`"
+        )),
+        _ => Error::from_io(location, "writing", e),
+    }
+}
+
+fn copy_io(reader: &mut dyn Read, writer: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(buf.get(..n).unwrap_or_default())?;
+        total += n as u64;
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io {
+            context: "a local-store task stopped".into(),
+            source: io::Error::other(e.to_string()),
+        })?
+}
+
+fn body_stream(file: File, size: u64, location: Location) -> dg_ports::ByteStream {
+    let state = (file, size, location);
+    Box::pin(futures::stream::unfold(Some(state), |state| async move {
+        let (mut file, remaining, location) = state?;
+        if remaining == 0 {
+            return None;
+        }
+        let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; want];
+            let mut filled = 0;
+            while filled < want {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(filled);
+            Ok((file, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((file, buf))) if !buf.is_empty() => {
+                let left = remaining - buf.len() as u64;
+                Some((Ok(Bytes::from(buf)), Some((file, left, location))))
+            }
+            Ok(Ok(_)) => Some((
+                Err(Error::Io {
+                    context: format!("{location} was truncated while being read"),
+                    source: io::Error::from(io::ErrorKind::UnexpectedEof),
+                }),
+                None,
+            )),
+            Ok(Err(e)) => Some((Err(Error::io(format!("reading {location}"), e)), None)),
+            Err(e) => Some((
+                Err(Error::Io {
+                    context: format!("reading {location}"),
+                    source: io::Error::other(e.to_string()),
+                }),
+                None,
+            )),
+        }
+    }))
+}
+
+#[async_trait]
+impl ObjectStorage for LocalStorage {
+    async fn head(&self, location: &Location) -> Result<ObjectInfo> {
+        let this = self.clone();
+        let location = location.clone();
+        blocking(move || this.open(&location).map(|(_, info)| info)).await
+    }
+
+    async fn get(&self, location: &Location) -> Result<GetResult> {
+        let this = self.clone();
+        let loc = location.clone();
+        let (file, info) = blocking(move || this.open(&loc)).await?;
+        let body = body_stream(file, info.size, location.clone());
+        Ok(GetResult { info, body })
+    }
+
+    async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()> {
+        let this = self.clone();
+        let location = location.clone();
+        blocking(move || this.put_blocking(&location, &body, &options)).await
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        let this = self.clone();
+        let request = request.clone();
+        blocking(move || this.list_blocking(&request)).await
+    }
+
+    async fn delete(&self, location: &Location) -> Result<()> {
+        let this = self.clone();
+        let location = location.clone();
+        blocking(move || this.delete_blocking(&location)).await
+    }
+
+    async fn copy(&self, from: &Location, to: &Location) -> Result<()> {
+        let this = self.clone();
+        let (from, to) = (from.clone(), to.clone());
+        blocking(move || this.copy_blocking(&from, &to)).await
+    }
+}
+
+#[async_trait]
+impl Buckets for LocalStorage {
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            let entries =
+                fs::read_dir(&root).map_err(|e| Error::from_io(root.display(), "listing", e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::from_io(root.display(), "listing", e))?;
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if name.starts_with('.') || !is_dir {
+                    continue;
+                }
+                let created = entry
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.created().or(m.modified()).ok());
+                out.push(BucketInfo { name, created });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_bucket(&self, name: &str) -> Result<()> {
+        validate_bucket_name(name)?;
+        let dir = self.root.join(name);
+        let name = name.to_string();
+        blocking(move || match fs::create_dir(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists {
+                what: format!("bucket {name}"),
+            }),
+            Err(e) => Err(Error::from_io(dir.display(), "creating", e)),
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let dir = self.bucket_dir(name)?;
+        let name = name.to_string();
+        blocking(move || {
+            let empty = fs::read_dir(&dir)
+                .map_err(|e| Error::from_io(dir.display(), "reading", e))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(Error::Precondition {
+                    what: format!("bucket {name}"),
+                    reason: "it is not empty".into(),
+                });
+            }
+            fs::remove_dir(&dir).map_err(|e| Error::from_io(dir.display(), "removing", e))
+        })
+        .await
+    }
+}

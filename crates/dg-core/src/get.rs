@@ -1,0 +1,185 @@
+//! Downloads: find the object, rebuild it if it is a delta, and check its SHA-256 before success.
+
+use dg_ports::{BlobRef, Error, GetResult, Location, Result, StagedBlob};
+use tracing::debug;
+
+use crate::codec;
+use crate::keys::DELTA_SUFFIX;
+use crate::meta::{classify, DeltaInfo, ObjectKind};
+use crate::service::DeltaGlider;
+use crate::transfer::{blocking, spool};
+
+/// How a downloaded object was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// An object without dg metadata, returned as it is (nothing to verify against).
+    Plain,
+    /// A whole object whose SHA-256 was checked.
+    Direct,
+    /// Rebuilt from a delta and its reference; SHA-256 checked.
+    Delta,
+}
+
+/// The result of a download.
+#[derive(Clone, Debug)]
+pub struct GetOutcome {
+    /// The finished output (what `out.finish()` returned).
+    pub blob: BlobRef,
+    /// The stored object it came from (may be `….delta`).
+    pub source: Location,
+    /// How it was stored.
+    pub served: Served,
+    /// Size of the file.
+    pub size: u64,
+    /// Size of the stored object that was read (the delta's size for a delta).
+    pub stored_size: u64,
+    /// SHA-256 of the file (checked unless `served` is `Plain`).
+    pub sha256: String,
+}
+
+impl DeltaGlider {
+    /// Downloads `location` (falling back to `location.delta`) into `out`.
+    ///
+    /// `out` is finished only after the content matched its recorded SHA-256; on any error it
+    /// is dropped unfinished, so nothing appears at its destination.
+    pub async fn get(&self, location: &Location, out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
+        let got = self.open(location).await?;
+        let source = got.info.location.clone();
+        let kind = classify(&source.key, &got.info.metadata)?;
+        debug!(object = %source, ?kind, "download");
+        let stored_size = got.info.size;
+        match kind {
+            ObjectKind::Plain => {
+                let spooled = spool(got.body, out, stored_size, &source.to_string()).await?;
+                check_size(&source, stored_size, spooled.len)?;
+                Ok(GetOutcome {
+                    blob: spooled.writer.finish()?,
+                    source,
+                    served: Served::Plain,
+                    size: spooled.len,
+                    stored_size,
+                    sha256: spooled.sha256,
+                })
+            }
+            ObjectKind::Direct { sha256 } | ObjectKind::Reference { sha256 } => {
+                let spooled = spool(got.body, out, stored_size, &source.to_string()).await?;
+                check_size(&source, stored_size, spooled.len)?;
+                check_sha(&source, &sha256, &spooled.sha256)?;
+                Ok(GetOutcome {
+                    blob: spooled.writer.finish()?,
+                    source,
+                    served: Served::Direct,
+                    size: spooled.len,
+                    stored_size,
+                    sha256: spooled.sha256,
+                })
+            }
+            ObjectKind::Delta(info) => self.rebuild(got, info, out).await,
+        }
+    }
+
+    /// Gets `location`, or `location.delta` when the first does not exist.
+    async fn open(&self, location: &Location) -> Result<GetResult> {
+        match self.storage().get(location).await {
+            Err(Error::NotFound { .. }) if !location.key.ends_with(DELTA_SUFFIX) => {
+                let delta = location.with_key(format!("{}{DELTA_SUFFIX}", location.key));
+                self.storage().get(&delta).await.map_err(|e| match e {
+                    Error::NotFound { .. } => Error::not_found(location),
+                    other => other,
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn rebuild(
+        &self,
+        got: GetResult,
+        info: DeltaInfo,
+        out: Box<dyn StagedBlob>,
+    ) -> Result<GetOutcome> {
+        let source = got.info.location.clone();
+        let stored_size = got.info.size;
+        let spooled = spool(
+            got.body,
+            self.staging().create()?,
+            stored_size,
+            &source.to_string(),
+        )
+        .await?;
+        check_size(&source, stored_size, spooled.len)?;
+        let delta = spooled.writer.finish()?;
+
+        let ref_loc = source.with_key(info.ref_key.clone());
+        let reference = self
+            .load_reference(&ref_loc, info.ref_sha256.as_deref())
+            .await?;
+        let prefix = {
+            let d = delta.clone();
+            blocking(move || codec::head(&d, 16)).await?
+        };
+        let engine = self.engines().for_delta(&prefix).cloned().ok_or_else(|| {
+            Error::invalid(
+                &source,
+                format!(
+                    "its delta format is not one dg reads (starts with {:02x?}; engines: {})",
+                    prefix.get(..prefix.len().min(4)).unwrap_or_default(),
+                    self.engines().names().join(", ")
+                ),
+            )
+        })?;
+        let max_output = info.file_size.unwrap_or(self.config().max_object_size);
+        let what = source.to_string();
+        let (out, sha, len) = blocking(move || {
+            codec::decode(engine.as_ref(), &reference.blob, &delta, out, max_output).map_err(|e| {
+                match e {
+                    Error::InvalidData { reason, source, .. } => Error::InvalidData {
+                        what,
+                        reason,
+                        source,
+                    },
+                    other => other,
+                }
+            })
+        })
+        .await?;
+        if let Some(size) = info.file_size {
+            check_size(&source, size, len)?;
+        }
+        check_sha(&source, &info.file_sha256, &sha)?;
+        Ok(GetOutcome {
+            blob: out.finish()?,
+            source,
+            served: Served::Delta,
+            size: len,
+            stored_size,
+            sha256: sha,
+        })
+    }
+}
+
+fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {
+    if expected.eq_ignore_ascii_case(actual) {
+        Ok(())
+    } else {
+        Err(Error::Corrupt {
+            what: source.to_string(),
+            check: "SHA-256",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
+fn check_size(source: &Location, expected: u64, actual: u64) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::Corrupt {
+            what: source.to_string(),
+            check: "size",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Object metadata in the DeltaGlider format: field names and aliases, and what kind an object is.
+
+use dg_ports::{Error, Metadata, Result};
+
+/// Metadata fields, by their canonical `dg-` name (the spelling dg writes).
+pub mod field {
+    /// Writer and version, e.g. `dg/0.1.0`.
+    pub const TOOL: &str = "dg-tool";
+    /// `reference`, `zero-diff (reference identical)`, or the proxy's `delta`/`passthrough`.
+    pub const NOTE: &str = "dg-note";
+    /// Original file name that became a reference.
+    pub const SOURCE_NAME: &str = "dg-source-name";
+    /// Original file name of a delta or direct object.
+    pub const ORIGINAL_NAME: &str = "dg-original-name";
+    /// SHA-256 of the original bytes.
+    pub const FILE_SHA256: &str = "dg-file-sha256";
+    /// Original size in bytes.
+    pub const FILE_SIZE: &str = "dg-file-size";
+    /// ISO-8601 UTC creation time.
+    pub const CREATED_AT: &str = "dg-created-at";
+    /// Bucket-relative key of the reference a delta was made against.
+    pub const REF_KEY: &str = "dg-ref-key";
+    /// Reference path relative to the deltaspace (written by deltaglider_proxy).
+    pub const REF_PATH: &str = "dg-ref-path";
+    /// SHA-256 of the reference a delta was made against.
+    pub const REF_SHA256: &str = "dg-ref-sha256";
+    /// Size of the delta body.
+    pub const DELTA_SIZE: &str = "dg-delta-size";
+    /// Informational command line that makes such a delta.
+    pub const DELTA_CMD: &str = "dg-delta-cmd";
+    /// `none` on direct objects.
+    pub const COMPRESSION: &str = "dg-compression";
+    /// The diff engine that wrote a delta (dg's own addition; informational, readers sniff).
+    pub const ENGINE: &str = "dg-engine";
+}
+
+/// The note dg writes on references.
+pub const NOTE_REFERENCE: &str = "reference";
+/// The note on the self-delta written with a new reference.
+pub const NOTE_ZERO_DIFF: &str = "zero-diff (reference identical)";
+
+/// Reads a field in any spelling writers have used: `dg-x-y`, `dg_x_y`, `x_y`, `x-y`.
+/// Empty values count as absent.
+pub fn get<'a>(meta: &'a Metadata, canonical: &str) -> Option<&'a str> {
+    let bare = canonical.strip_prefix("dg-").unwrap_or(canonical);
+    let bare_underscore = bare.replace('-', "_");
+    let candidates = [
+        canonical.to_string(),
+        format!("dg_{bare_underscore}"),
+        bare_underscore.clone(),
+        bare.to_string(),
+    ];
+    candidates
+        .iter()
+        .filter_map(|k| meta.get(k.as_str()))
+        .map(String::as_str)
+        .find(|v| !v.is_empty())
+}
+
+/// Reads a decimal size field.
+pub fn get_u64(meta: &Metadata, canonical: &str, what: &str) -> Result<Option<u64>> {
+    match get(meta, canonical) {
+        None => Ok(None),
+        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            Error::invalid(
+                format!("metadata of {what}"),
+                format!("{canonical} is not a number: {v:?}"),
+            )
+        }),
+    }
+}
+
+/// What a stored object is, judged from its metadata as Python deltaglider 6.2.0 and
+/// deltaglider_proxy judge it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// No dg metadata: an ordinary object, returned as it is.
+    Plain,
+    /// Stored whole, with a SHA-256 to check.
+    Direct {
+        /// Expected SHA-256 of the body.
+        sha256: String,
+    },
+    /// A deltaspace reference.
+    Reference {
+        /// Expected SHA-256 of the body.
+        sha256: String,
+    },
+    /// A delta against a reference.
+    Delta(DeltaInfo),
+}
+
+/// What a delta's metadata says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeltaInfo {
+    /// SHA-256 of the rebuilt file.
+    pub file_sha256: String,
+    /// Size of the rebuilt file, when recorded.
+    pub file_size: Option<u64>,
+    /// Bucket-relative key of the reference.
+    pub ref_key: String,
+    /// SHA-256 the reference must have.
+    pub ref_sha256: Option<String>,
+    /// Original file name, when recorded.
+    pub original_name: Option<String>,
+}
+
+/// Classifies an object at `key` from its metadata.
+pub fn classify(key: &str, meta: &Metadata) -> Result<ObjectKind> {
+    let Some(sha) = get(meta, field::FILE_SHA256) else {
+        return Ok(ObjectKind::Plain);
+    };
+    let sha256 = sha.to_ascii_lowercase();
+    if get(meta, field::COMPRESSION) == Some("none") {
+        return Ok(ObjectKind::Direct { sha256 });
+    }
+    let note = get(meta, field::NOTE);
+    if note == Some("passthrough") {
+        return Ok(ObjectKind::Direct { sha256 });
+    }
+    let ref_key = match (get(meta, field::REF_KEY), get(meta, field::REF_PATH)) {
+        (Some(k), _) => Some(k.trim_start_matches('/').to_string()),
+        (None, Some(p)) => {
+            let ds = crate::keys::DeltaSpace::of(&dg_ports::Location::new("", key));
+            Some(ds.key_of(p.trim_start_matches('/')))
+        }
+        (None, None) => None,
+    };
+    match ref_key {
+        Some(ref_key) => Ok(ObjectKind::Delta(DeltaInfo {
+            file_sha256: sha256,
+            file_size: get_u64(meta, field::FILE_SIZE, key)?,
+            ref_key,
+            ref_sha256: get(meta, field::REF_SHA256).map(str::to_ascii_lowercase),
+            original_name: get(meta, field::ORIGINAL_NAME).map(str::to_string),
+        })),
+        None if note == Some(NOTE_REFERENCE) || crate::keys::is_reference_key(key) => {
+            Ok(ObjectKind::Reference { sha256 })
+        }
+        None => Ok(ObjectKind::Direct { sha256 }),
+    }
+}
+
+/// Builds a metadata map from `(field, value)` pairs.
+pub fn build<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Metadata {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: &[(&str, &str)]) -> Metadata {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_every_spelling() {
+        for k in [
+            "dg-file-sha256",
+            "dg_file_sha256",
+            "file_sha256",
+            "file-sha256",
+        ] {
+            assert_eq!(get(&m(&[(k, "ab")]), field::FILE_SHA256), Some("ab"));
+        }
+        assert_eq!(get(&m(&[("dg-file-sha256", "")]), field::FILE_SHA256), None);
+        assert_eq!(
+            get(&m(&[("compression", "none")]), field::COMPRESSION),
+            Some("none")
+        );
+    }
+
+    #[test]
+    fn classifies_like_python_and_proxy() {
+        assert_eq!(classify("k", &m(&[])).unwrap(), ObjectKind::Plain);
+        assert_eq!(
+            classify(
+                "k",
+                &m(&[("dg-file-sha256", "AA"), ("dg-compression", "none")])
+            )
+            .unwrap(),
+            ObjectKind::Direct {
+                sha256: "aa".into()
+            }
+        );
+        assert_eq!(
+            classify(
+                "k",
+                &m(&[("dg-file-sha256", "aa"), ("dg-note", "passthrough")])
+            )
+            .unwrap(),
+            ObjectKind::Direct {
+                sha256: "aa".into()
+            }
+        );
+        let proxy = classify(
+            "p/x.zip.delta",
+            &m(&[
+                ("dg-file-sha256", "aa"),
+                ("dg-ref-path", "reference.bin"),
+                ("dg-ref-sha256", "bb"),
+                ("dg-file-size", "12"),
+            ]),
+        )
+        .unwrap();
+        let ObjectKind::Delta(info) = proxy else {
+            panic!("not a delta")
+        };
+        assert_eq!(info.ref_key, "p/reference.bin");
+        assert_eq!(info.file_size, Some(12));
+        assert_eq!(
+            classify(
+                "p/reference.bin",
+                &m(&[("dg-file-sha256", "aa"), ("dg-note", "reference")])
+            )
+            .unwrap(),
+            ObjectKind::Reference {
+                sha256: "aa".into()
+            }
+        );
+        assert!(classify(
+            "k",
+            &m(&[
+                ("dg-file-sha256", "aa"),
+                ("dg-ref-key", "r"),
+                ("dg-file-size", "x")
+            ])
+        )
+        .is_err());
+    }
+}
