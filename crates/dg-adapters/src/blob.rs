@@ -85,3 +85,15 @@ impl Blob for FileBlob {
         Some(&self.path)
     }
 }
+
+/// Applies the permissions of an ordinary new file (`rw-rw-rw-` less the umask, as `open(2)`
+/// with mode 0666 gives) to files users will see: downloads and local-store objects.
+pub(crate) fn user_file(builder: &mut tempfile::Builder<'_, '_>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    #[cfg(not(unix))]
+    let _ = builder;
+}

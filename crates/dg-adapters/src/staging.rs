@@ -133,9 +133,11 @@ impl DestinationFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (file, path) = tempfile::Builder::new()
-            .prefix(&format!(".{name}.dg-"))
-            .suffix(".part")
+        let prefix = format!(".{name}.dg-");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".part");
+        crate::blob::user_file(&mut builder);
+        let (file, path) = builder
             .tempfile_in(&dir)
             .map_err(|e| Error::from_io(dir.display(), "creating a temp file in", e))?
             .into_parts();

@@ -1,1 +1,87 @@
-fn main() {}
+//! `dg`: the command line. Parses flags, installs logging, runs one command, maps the outcome
+//! to an exit code (0 success, 1 failure, 2 usage error).
+
+mod args;
+mod commands;
+mod context;
+mod format;
+mod url;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use args::{Cli, Command};
+use context::Context;
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.global.quiet, cli.global.debug, cli.global.verbose) {
+        (true, _, _) => "error",
+        (_, true, _) | (_, _, 2) => "debug",
+        (_, _, 0) => "warn",
+        (_, _, 1) => "info",
+        _ => "trace",
+    };
+    let filter = std::env::var("DG_LOG_LEVEL")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,h2=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let ctx = Context::new(&cli.global)?;
+    let work = async {
+        match &cli.command {
+            Command::Cp(a) => commands::cp::run(&ctx, a).await,
+            Command::Ls(a) => commands::ls::run(&ctx, a).await,
+            Command::Rm(a) => commands::rm::run(&ctx, a).await,
+            Command::Verify(a) => commands::verify::run(&ctx, a).await,
+            Command::Mb(a) => commands::buckets::make(&ctx, a).await,
+            Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
+        }
+    };
+    // Ctrl-C drops the work future: temp files are removed, nothing half-written stays visible.
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; nothing partial was left behind"),
+    }
+}
+
+/// A suggestion for errors users can fix themselves.
+fn hint(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<dg_ports::Error>() {
+        Some(dg_ports::Error::NotFound { what }) if what.starts_with("bucket ") => {
+            let name = what.trim_start_matches("bucket ");
+            format!(" (create it with `dg mb s3://{name}`)")
+        }
+        _ => String::new(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dg: error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dg: error: {e:#}{}", hint(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -83,7 +83,7 @@ pub fn decode_error<W>(engine: &str, sink: &SinkWriter<W>, e: io::Error) -> Erro
     } else {
         Error::InvalidData {
             what: format!("{engine} delta"),
-            reason: e.to_string(),
+            reason: "it does not decode against its reference".into(),
             source: Some(Box::new(e)),
         }
     }

@@ -26,7 +26,7 @@ pub struct ZstdEngine {
 impl Default for ZstdEngine {
     fn default() -> Self {
         ZstdEngine {
-            level: 19,
+            level: 9,
             max_window_log: 27,
         }
     }

@@ -126,8 +126,7 @@ impl LocalStorage {
         let path = self.object_path(location)?;
         let encoded = encode_metadata(&options.metadata, location)?;
         let tmp_dir = self.root.join(TMP_DIR);
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
-            .map_err(|e| Error::from_io(tmp_dir.display(), "writing to", e))?;
+        let mut tmp = new_object_file(&tmp_dir)?;
         let mut reader = body.reader()?;
         copy_io(&mut reader, tmp.as_file_mut())
             .map_err(|e| Error::io(format!("writing {location}"), e))?;
@@ -214,8 +213,7 @@ impl LocalStorage {
         let path = self.object_path(to)?;
         let encoded = encode_metadata(&info.metadata, to)?;
         let tmp_dir = self.root.join(TMP_DIR);
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
-            .map_err(|e| Error::from_io(tmp_dir.display(), "writing to", e))?;
+        let mut tmp = new_object_file(&tmp_dir)?;
         io::copy(&mut source, tmp.as_file_mut())
             .map_err(|e| Error::io(format!("copying {from} to {to}"), e))?;
         tmp.as_file()
@@ -342,6 +340,15 @@ fn first_file(dir: &Path, dir_key: &str) -> io::Result<Option<(String, fs::Metad
         }
     }
     Ok(None)
+}
+
+/// A temp file for a new object, with the permissions of an ordinary new file.
+fn new_object_file(tmp_dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    crate::blob::user_file(&mut builder);
+    builder
+        .tempfile_in(tmp_dir)
+        .map_err(|e| Error::from_io(tmp_dir.display(), "writing to", e))
 }
 
 fn object_info(location: Location, meta: &fs::Metadata, metadata: Metadata) -> ObjectInfo {

@@ -1,0 +1,160 @@
+//! Command-line flags: what users type, before it becomes settings.
+
+use clap::{Args, Parser, Subcommand};
+
+/// dg stores versions of similar files (release archives, dumps, checkpoints) in S3 as one
+/// reference plus small binary deltas, rebuilds them on download, and checks SHA-256 on every
+/// write and read. Buckets stay readable by Python DeltaGlider.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dg",
+    version,
+    propagate_version = true,
+    after_help = "Examples:
+  dg mb s3://releases --endpoint-url file:///tmp/store
+  dg cp app-1.0.zip s3://releases/app/ --endpoint-url file:///tmp/store
+  dg ls s3://releases/app/ --endpoint-url file:///tmp/store
+  dg cp s3://releases/app/app-1.0.zip ./restored/ --endpoint-url file:///tmp/store
+
+Storage: --endpoint-url (or AWS_ENDPOINT_URL) file:///DIR uses the local directory DIR,
+one sub-directory per bucket."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where objects live: file:///DIR for a local store.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// More log output (-v info, -vv debug, -vvv trace); DG_LOG_LEVEL overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Same as -vv.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy a file to or from storage (uploads become deltas where that saves space).
+    #[command(after_help = "Examples:
+  dg cp app-1.2.zip s3://releases/app/          # keeps the name: s3://releases/app/app-1.2.zip
+  dg cp app.zip s3://releases/app/app-1.2.zip   # stores under the given key
+  dg cp s3://releases/app/app-1.2.zip .         # downloads into the current directory
+  dg cp s3://releases/app/app-1.2.zip out.zip   # downloads to out.zip
+  dg cp s3://releases/app/app-1.2.zip -         # writes the file to standard output
+
+A download is written to a temp file next to the destination and renamed into place only
+after its SHA-256 matched; on any error nothing is left at the destination.")]
+    Cp(CpArgs),
+
+    /// List buckets, or files under a prefix with their original and stored sizes.
+    #[command(
+        after_help = "Examples:
+  dg ls                              # buckets
+  dg ls s3://releases/app/           # files in app/, sub-prefixes as PRE
+  dg ls -r -h --summarize s3://releases/
+
+Columns: modified time (UTC), original size, stored size, savings, name. Deltas are shown
+under their file's name; reference.bin and .deltaglider/ are hidden, but their bytes count
+in the --summarize total.",
+        disable_help_flag = true
+    )]
+    Ls(LsArgs),
+
+    /// Delete a file (deleting the last delta of a deltaspace also deletes its reference).
+    #[command(after_help = "Examples:
+  dg rm s3://releases/app/app-1.0.zip
+  dg rm --force s3://releases/app/reference.bin   # makes the remaining deltas unreadable")]
+    Rm(RmArgs),
+
+    /// Rebuild every object under a prefix and check its SHA-256; report each failure.
+    #[command(after_help = "Examples:
+  dg verify s3://releases/
+  dg verify s3://releases/app/
+
+Exit status 1 when any object fails.")]
+    Verify(VerifyArgs),
+
+    /// Make a bucket.
+    Mb(BucketArgs),
+
+    /// Remove an empty bucket.
+    Rb(BucketArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Source: a local file, `-` for standard input, or s3://BUCKET/KEY.
+    pub source: String,
+    /// Destination: s3://BUCKET/PREFIX/ (keeps the name), s3://BUCKET/KEY, a local file or directory, or `-`.
+    pub destination: String,
+    /// Store the file whole, never as a delta (its SHA-256 is still recorded and checked).
+    #[arg(long)]
+    pub no_delta: bool,
+    /// Store the file whole when its delta exceeds this fraction of its size.
+    #[arg(
+        long,
+        value_name = "RATIO",
+        env = "DG_MAX_RATIO",
+        default_value_t = 0.5
+    )]
+    pub max_ratio: f64,
+    /// Diff engine for new deltas.
+    #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
+    pub engine: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// s3://BUCKET/PREFIX; without it, the buckets.
+    pub target: Option<String>,
+    /// List everything below the prefix, not one level.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Sizes in KiB, MiB, GiB.
+    #[arg(short = 'h', long = "human-readable")]
+    pub human_readable: bool,
+    /// Totals at the end: files, original bytes, stored bytes (references included), savings.
+    #[arg(long)]
+    pub summarize: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// s3://BUCKET/KEY of the file.
+    pub target: String,
+    /// Allow deleting a reference that deltas still need.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// s3://BUCKET/PREFIX to check.
+    pub target: String,
+    /// How many objects to check at once.
+    #[arg(short, long, default_value_t = 4)]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BucketArgs {
+    /// s3://BUCKET
+    pub bucket: String,
+}

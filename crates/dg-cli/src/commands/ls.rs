@@ -1,0 +1,78 @@
+//! `dg ls`: buckets, or files with original and stored sizes.
+
+use anyhow::Result;
+use dg_core::ListQuery;
+
+use crate::args::LsArgs;
+use crate::context::Context;
+use crate::format::{savings, size, time};
+use crate::url::Target;
+
+pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
+    let Some(target) = &args.target else {
+        for b in ctx.buckets.list_buckets().await? {
+            println!("{} {}", time(b.created), b.name);
+        }
+        return Ok(());
+    };
+    let target = Target::parse(target)?;
+    let (bucket, prefix) = target.s3("the listing target")?;
+    // Shown names are relative to the last `/` of the prefix, as in `aws s3 ls`.
+    let shown_from = prefix.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let mut query = ListQuery {
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+        delimiter: (!args.recursive).then(|| "/".to_string()),
+        original_sizes: true,
+        ..ListQuery::default()
+    };
+    let human = args.human_readable;
+    let (mut files, mut original, mut stored) = (0u64, 0u64, 0u64);
+    loop {
+        let page = ctx.dg.list(&query).await?;
+        for p in &page.common_prefixes {
+            println!(
+                "{:>19} {:>12} {:>12} {:>7} PRE {}",
+                "",
+                "",
+                "",
+                "",
+                &p[shown_from.min(p.len())..]
+            );
+        }
+        for e in &page.entries {
+            let name = if args.recursive {
+                e.key.as_str()
+            } else {
+                &e.key[shown_from.min(e.key.len())..]
+            };
+            println!(
+                "{} {:>12} {:>12} {:>7} {}",
+                time(e.last_modified),
+                size(e.size, human),
+                size(e.stored_size, human),
+                savings(e.size, e.stored_size),
+                name
+            );
+            files += 1;
+            original += e.size;
+            stored += e.stored_size;
+        }
+        stored += page.references.iter().map(|r| r.size).sum::<u64>();
+        match page.next {
+            Some(next) => query.start_after = Some(next),
+            None => break,
+        }
+    }
+    if args.summarize {
+        println!();
+        println!("Total Objects: {files}");
+        println!("   Total Size: {}", size(original, human));
+        println!(
+            "  Stored Size: {} (references included)",
+            size(stored, human)
+        );
+        println!("      Savings: {}", savings(original, stored));
+    }
+    Ok(())
+}

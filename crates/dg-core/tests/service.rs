@@ -1,0 +1,576 @@
+//! The domain end to end over the in-memory adapters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use dg_adapters::conformance::engine::{edit, noise};
+use dg_adapters::{engine::ZstdEngine, MemoryCache, MemoryStaging, MemoryStorage};
+use dg_core::{meta, Config, DeltaGlider, EngineSet, Ports, PutRequest, Served, Stored};
+use dg_ports::{BytesBlob, Error, FixedClock, Location, ObjectStorage, ObjectStorageExt, Staging};
+use proptest::prelude::*;
+
+fn service() -> (DeltaGlider, MemoryStorage) {
+    let storage = MemoryStorage::new();
+    storage.create_bucket_now("b");
+    let dg = DeltaGlider::new(
+        Ports {
+            storage: Arc::new(storage.clone()),
+            cache: Arc::new(MemoryCache::new(64 << 20)),
+            staging: Arc::new(MemoryStaging),
+            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
+            clock: Arc::new(FixedClock(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            )),
+        },
+        Config::default(),
+    );
+    (dg, storage)
+}
+
+fn loc(key: &str) -> Location {
+    Location::new("b", key)
+}
+
+async fn get(dg: &DeltaGlider, key: &str) -> dg_ports::Result<(Vec<u8>, Served)> {
+    let out = dg.get(&loc(key), MemoryStaging.create().unwrap()).await?;
+    Ok((out.blob.map().unwrap().to_vec(), out.served))
+}
+
+#[tokio::test]
+async fn first_file_becomes_reference_and_later_ones_deltas() {
+    let (dg, storage) = service();
+    let v1 = noise(1, 200_000);
+    let v2 = edit(&v1, 2, 10);
+    let first = dg
+        .put(
+            BytesBlob::shared(v1.clone()),
+            &loc("rel/app-1.0.zip"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first.stored,
+        Stored::Delta {
+            engine: "zstd",
+            created_reference: true
+        }
+    );
+    assert_eq!(first.location.key, "rel/app-1.0.zip.delta");
+    assert_eq!(first.reference_size, Some(200_000));
+
+    let reference = storage.head(&loc("rel/reference.bin")).await.unwrap();
+    assert_eq!(reference.size, 200_000);
+    let m = &reference.metadata;
+    assert_eq!(m["dg-note"], "reference");
+    assert_eq!(m["dg-source-name"], "app-1.0.zip");
+    assert_eq!(m["dg-created-at"], "2023-11-14T22:13:20.000000Z");
+    assert_eq!(m["dg-file-sha256"], first.sha256);
+
+    let zero = storage
+        .head(&loc("rel/app-1.0.zip.delta"))
+        .await
+        .unwrap()
+        .metadata;
+    assert_eq!(zero["dg-note"], "zero-diff (reference identical)");
+
+    let second = dg
+        .put(
+            BytesBlob::shared(v2.clone()),
+            &loc("rel/app-1.1.zip"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        second.stored,
+        Stored::Delta {
+            created_reference: false,
+            ..
+        }
+    ));
+    assert!(
+        second.stored_size < 5_000,
+        "delta is small: {}",
+        second.stored_size
+    );
+
+    // every field Python deltaglider 6.2.0 requires on a delta
+    let d = storage
+        .head(&loc("rel/app-1.1.zip.delta"))
+        .await
+        .unwrap()
+        .metadata;
+    for field in [
+        "dg-tool",
+        "dg-original-name",
+        "dg-file-sha256",
+        "dg-file-size",
+        "dg-created-at",
+        "dg-ref-key",
+        "dg-ref-sha256",
+        "dg-delta-size",
+        "dg-delta-cmd",
+    ] {
+        assert!(d.contains_key(field), "delta metadata has {field}");
+    }
+    assert_eq!(d["dg-ref-key"], "rel/reference.bin");
+    assert_eq!(d["dg-ref-sha256"], first.sha256);
+    assert_eq!(d["dg-file-size"], v2.len().to_string());
+    assert_eq!(d["dg-delta-size"], second.stored_size.to_string());
+
+    assert_eq!(
+        get(&dg, "rel/app-1.0.zip").await.unwrap(),
+        (v1, Served::Delta)
+    );
+    assert_eq!(
+        get(&dg, "rel/app-1.1.zip").await.unwrap(),
+        (v2, Served::Delta)
+    );
+}
+
+#[tokio::test]
+async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash() {
+    let (dg, storage) = service();
+    let text = b"just some notes".to_vec();
+    let out = dg
+        .put(
+            BytesBlob::shared(text.clone()),
+            &loc("rel/notes.txt"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out.stored, Stored::Direct { .. }));
+    let m = storage.head(&loc("rel/notes.txt")).await.unwrap().metadata;
+    assert_eq!(m["dg-compression"], "none");
+    assert_eq!(m["dg-file-sha256"], out.sha256);
+    assert!(
+        storage
+            .head_opt(&loc("rel/reference.bin"))
+            .await
+            .unwrap()
+            .is_none(),
+        "no reference for direct files"
+    );
+
+    let zip = noise(4, 10_000);
+    let req = PutRequest {
+        no_delta: true,
+        ..Default::default()
+    };
+    let out = dg
+        .put(BytesBlob::shared(zip.clone()), &loc("rel/a.zip"), &req)
+        .await
+        .unwrap();
+    assert!(matches!(out.stored, Stored::Direct { .. }));
+    assert_eq!(
+        storage.head(&loc("rel/a.zip")).await.unwrap().metadata["dg-file-sha256"],
+        out.sha256
+    );
+    assert_eq!(get(&dg, "rel/a.zip").await.unwrap(), (zip, Served::Direct));
+    assert_eq!(
+        get(&dg, "rel/notes.txt").await.unwrap(),
+        (text, Served::Direct)
+    );
+}
+
+#[tokio::test]
+async fn wheels_are_recognised_and_content_sniffed() {
+    let (dg, _) = service();
+    let mut wheel = b"PK\x03\x04".to_vec();
+    wheel.extend(noise(5, 50_000));
+    let out = dg
+        .put(
+            BytesBlob::shared(wheel.clone()),
+            &loc("w/pkg-1.0-py3-none-any.whl"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.stored, Stored::Delta { .. }),
+        "a .whl gets a delta"
+    );
+    let out = dg
+        .put(
+            BytesBlob::shared(wheel),
+            &loc("w/artifact"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.stored, Stored::Delta { .. }),
+        "a zip without extension is recognised by content"
+    );
+}
+
+#[tokio::test]
+async fn unrelated_file_exceeds_max_ratio_and_is_stored_whole() {
+    let (dg, storage) = service();
+    dg.put(
+        BytesBlob::shared(noise(1, 100_000)),
+        &loc("r/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let other = noise(99, 100_000);
+    let out = dg
+        .put(
+            BytesBlob::shared(other.clone()),
+            &loc("r/b.zip"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    match &out.stored {
+        Stored::Direct { reason } => assert!(reason.contains("max ratio"), "{reason}"),
+        s => panic!("expected direct, got {s:?}"),
+    }
+    assert!(storage
+        .head_opt(&loc("r/b.zip.delta"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(get(&dg, "r/b.zip").await.unwrap().0, other);
+}
+
+#[tokio::test]
+async fn replacing_a_file_removes_its_older_object() {
+    let (dg, storage) = service();
+    let base = noise(1, 100_000);
+    dg.put(
+        BytesBlob::shared(base.clone()),
+        &loc("r/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(edit(&base, 3, 3)),
+        &loc("r/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    // b.zip replaced by an unrelated file: stored whole, its old delta removed
+    let unrelated = noise(77, 100_000);
+    dg.put(
+        BytesBlob::shared(unrelated.clone()),
+        &loc("r/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert!(storage
+        .head_opt(&loc("r/b.zip.delta"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(get(&dg, "r/b.zip").await.unwrap().0, unrelated);
+    // and back to a similar file: stored as a delta, the whole object removed
+    let similar = edit(&base, 4, 3);
+    dg.put(
+        BytesBlob::shared(similar.clone()),
+        &loc("r/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert!(storage.head_opt(&loc("r/b.zip")).await.unwrap().is_none());
+    assert_eq!(get(&dg, "r/b.zip").await.unwrap(), (similar, Served::Delta));
+}
+
+#[tokio::test]
+async fn corruption_is_detected_and_named() {
+    let (dg, storage) = service();
+    let v1 = noise(1, 100_000);
+    let v2 = edit(&v1, 2, 5);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("c/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(v2.clone()),
+        &loc("c/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+
+    // a flipped byte in the reference
+    let mut bad_ref = v1.clone();
+    bad_ref[500] ^= 1;
+    storage.tamper(&loc("c/reference.bin"), bad_ref).unwrap();
+    let (dg2, _) = (dg.clone(), ());
+    // a fresh service has no verified copy in memory
+    let fresh = fresh_service(&storage);
+    let err = get(&fresh, "c/b.zip").await.unwrap_err();
+    match &err {
+        Error::Corrupt {
+            what,
+            expected,
+            actual,
+            ..
+        } => {
+            assert!(what.contains("c/reference.bin"), "{what}");
+            assert_ne!(expected, actual);
+        }
+        e => panic!("expected Corrupt, got {e}"),
+    }
+    storage.tamper(&loc("c/reference.bin"), v1.clone()).unwrap();
+
+    // a flipped byte in the delta
+    let delta = storage.get(&loc("c/b.zip.delta")).await.unwrap();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(delta.body)
+        .await
+        .unwrap();
+    let mut body: Vec<u8> = chunks.concat();
+    let mid = body.len() / 2;
+    body[mid] ^= 0x40;
+    storage.tamper(&loc("c/b.zip.delta"), body).unwrap();
+    let err = get(&dg2, "c/b.zip").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { .. } | Error::InvalidData { .. }),
+        "a corrupt delta fails: {err}"
+    );
+    assert!(
+        err.to_string().contains("c/b.zip.delta"),
+        "the error names the object: {err}"
+    );
+
+    let report = dg.verify("b", "c/", 2, &|_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0.key, "c/b.zip.delta");
+    assert_eq!(report.passed, 2, "reference and a.zip pass");
+}
+
+fn fresh_service(storage: &MemoryStorage) -> DeltaGlider {
+    DeltaGlider::new(
+        Ports {
+            storage: Arc::new(storage.clone()),
+            cache: Arc::new(dg_ports::NoCache),
+            staging: Arc::new(MemoryStaging),
+            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
+            clock: Arc::new(dg_adapters::SystemClock),
+        },
+        Config::default(),
+    )
+}
+
+#[tokio::test]
+async fn listing_hides_references_and_shows_original_sizes() {
+    let (dg, _) = service();
+    let v1 = noise(1, 100_000);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("l/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(edit(&v1, 1, 2)),
+        &loc("l/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(b"x".to_vec()),
+        &loc("l/sub/n.txt"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let page = dg
+        .list(&dg_core::ListQuery {
+            bucket: "b".into(),
+            prefix: "l/".into(),
+            delimiter: Some("/".into()),
+            original_sizes: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<_> = page.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["l/a.zip", "l/b.zip"]);
+    assert!(page
+        .entries
+        .iter()
+        .all(|e| e.size == 100_000 || e.key == "l/b.zip"));
+    assert!(page.entries.iter().all(|e| e.stored_size < e.size));
+    assert_eq!(page.common_prefixes, vec!["l/sub/"]);
+    assert_eq!(page.references.len(), 1);
+}
+
+#[tokio::test]
+async fn deleting_the_last_delta_removes_the_reference() {
+    let (dg, storage) = service();
+    let v1 = noise(1, 100_000);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("d/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(edit(&v1, 1, 2)),
+        &loc("d/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let refused = dg.delete(&loc("d/reference.bin"), false).await;
+    assert!(
+        matches!(refused, Err(Error::Precondition { .. })),
+        "{refused:?}"
+    );
+    let out = dg.delete(&loc("d/a.zip"), false).await.unwrap();
+    assert_eq!(out.removed, vec![loc("d/a.zip.delta")]);
+    let out = dg.delete(&loc("d/b.zip"), false).await.unwrap();
+    assert_eq!(
+        out.removed,
+        vec![loc("d/b.zip.delta"), loc("d/reference.bin")]
+    );
+    assert!(storage.list_all("b", "d/").await.unwrap().is_empty());
+    assert!(matches!(
+        dg.delete(&loc("d/b.zip"), false).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn racing_first_uploads_share_one_reference() {
+    let (dg, storage) = service();
+    let base = noise(1, 100_000);
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let dg = dg.clone();
+            let data = edit(&base, 10 + i, 3);
+            tokio::spawn(async move {
+                dg.put(
+                    BytesBlob::shared(data.clone()),
+                    &loc(&format!("race/f{i}.zip")),
+                    &PutRequest::default(),
+                )
+                .await
+                .unwrap();
+                data
+            })
+        })
+        .collect();
+    let mut files = Vec::new();
+    for t in tasks {
+        files.push(t.await.unwrap());
+    }
+    let refs = storage.list_all("b", "race/").await.unwrap();
+    assert_eq!(
+        refs.iter()
+            .filter(|o| o.location.key.ends_with("reference.bin"))
+            .count(),
+        1
+    );
+    for (i, data) in files.iter().enumerate() {
+        assert_eq!(&get(&dg, &format!("race/f{i}.zip")).await.unwrap().0, data);
+    }
+}
+
+#[tokio::test]
+async fn plain_objects_are_returned_as_they_are() {
+    let (dg, storage) = service();
+    storage
+        .put(
+            &loc("p/raw.bin"),
+            BytesBlob::shared(&b"raw bytes"[..]),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&dg, "p/raw.bin").await.unwrap(),
+        (b"raw bytes".to_vec(), Served::Plain)
+    );
+}
+
+#[tokio::test]
+async fn reads_python_and_proxy_metadata_spellings() {
+    // a delta written with legacy bare keys and the proxy's relative reference path
+    let (dg, storage) = service();
+    let v1 = noise(1, 50_000);
+    let v2 = edit(&v1, 5, 4);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("x/a.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(v2.clone()),
+        &loc("x/b.zip"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let got = storage.get(&loc("x/b.zip.delta")).await.unwrap();
+    let m = got.info.metadata.clone();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(got.body).await.unwrap();
+    let body = chunks.concat();
+    let mut proxy = dg_ports::Metadata::new();
+    proxy.insert("dg-file-sha256".into(), m["dg-file-sha256"].clone());
+    proxy.insert("file_size".into(), m["dg-file-size"].clone());
+    proxy.insert("dg-ref-path".into(), "reference.bin".into());
+    proxy.insert("ref_sha256".into(), m["dg-ref-sha256"].clone());
+    proxy.insert("dg-note".into(), "delta".into());
+    storage
+        .put(
+            &loc("x/c.zip.delta"),
+            BytesBlob::shared(body),
+            dg_ports::PutOptions {
+                metadata: proxy,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(get(&dg, "x/c.zip").await.unwrap(), (v2, Served::Delta));
+    assert_eq!(meta::get(&m, meta::field::ENGINE), Some("zstd"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn put_then_get_returns_identical_bytes(
+        seed in any::<u64>(),
+        len in 0usize..60_000,
+        edits in prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 0..20),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (dg, _) = service();
+            let reference = noise(seed, len);
+            let mut target = reference.clone();
+            for (pos, byte, kind) in edits {
+                let at = if target.is_empty() { 0 } else { usize::from(pos) % target.len() };
+                match kind {
+                    0 if !target.is_empty() => target[at] = byte,
+                    1 => target.insert(at, byte),
+                    _ if !target.is_empty() => { target.remove(at); }
+                    _ => target.push(byte),
+                }
+            }
+            dg.put(BytesBlob::shared(reference.clone()), &loc("p/ref.zip"), &PutRequest::default()).await.unwrap();
+            dg.put(BytesBlob::shared(target.clone()), &loc("p/target.zip"), &PutRequest::default()).await.unwrap();
+            prop_assert_eq!(get(&dg, "p/ref.zip").await.unwrap().0, reference);
+            prop_assert_eq!(get(&dg, "p/target.zip").await.unwrap().0, target);
+            Ok(())
+        })?;
+    }
+}

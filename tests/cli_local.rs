@@ -1,0 +1,284 @@
+//! The `dg` binary end to end on a local directory store: what a new user does first.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dg_adapters::conformance::engine::{edit, noise};
+use sha2::{Digest, Sha256};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+    work: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let env = Env {
+            _dir: dir,
+            store,
+            work,
+        };
+        env.ok(&["mb", "s3://releases"]);
+        env
+    }
+
+    fn dg(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dg"))
+            .args(args)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("file://{}", self.store.display()),
+            )
+            .env_remove("DG_LOG_LEVEL")
+            .current_dir(&self.work)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.dg(args);
+        assert!(
+            out.status.success(),
+            "dg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fail(&self, args: &[&str]) -> String {
+        let out = self.dg(args);
+        assert!(!out.status.success(), "dg {args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.work.join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    fn stored(&self, key: &str) -> PathBuf {
+        self.store.join("releases").join(key)
+    }
+}
+
+fn sha(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut data = std::fs::read(path).unwrap();
+    let i = at.min(data.len() - 1);
+    data[i] ^= 0x01;
+    // keep the metadata xattr: rewrite in place
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(&data)
+        })
+        .unwrap();
+}
+
+fn releases(n: usize) -> Vec<Vec<u8>> {
+    let mut v = vec![noise(7, 400_000)];
+    for i in 1..n {
+        let next = edit(&v[i - 1], i as u64, 8);
+        v.push(next);
+    }
+    v
+}
+
+#[test]
+fn store_list_restore_delete() {
+    let env = Env::new();
+    let files = releases(3);
+    for (i, data) in files.iter().enumerate() {
+        let path = env.write(&format!("app-1.{i}.zip"), data);
+        let out = env.ok(&["cp", path.to_str().unwrap(), "s3://releases/app/"]);
+        assert!(
+            out.contains(&format!("s3://releases/app/app-1.{i}.zip")),
+            "{out}"
+        );
+    }
+    assert!(env.stored("app/reference.bin").is_file());
+    assert!(env.stored("app/app-1.2.zip.delta").is_file());
+
+    let ls = env.ok(&["ls", "s3://releases/app/"]);
+    for i in 0..3 {
+        assert!(ls.contains(&format!("app-1.{i}.zip")), "{ls}");
+    }
+    assert!(
+        !ls.contains("reference.bin") && !ls.contains(".delta"),
+        "{ls}"
+    );
+    assert!(ls.contains("400000"), "original sizes are shown: {ls}");
+    let summary = env.ok(&["ls", "--summarize", "-h", "s3://releases/app/"]);
+    assert!(summary.contains("Total Objects: 3"), "{summary}");
+
+    // download into a directory and to an explicit file name
+    std::fs::create_dir_all(env.work.join("out")).unwrap();
+    env.ok(&["cp", "s3://releases/app/app-1.2.zip", "out/"]);
+    assert_eq!(
+        sha(&std::fs::read(env.work.join("out/app-1.2.zip")).unwrap()),
+        sha(&files[2])
+    );
+    env.ok(&["cp", "s3://releases/app/app-1.0.zip", "first.zip"]);
+    assert_eq!(std::fs::read(env.work.join("first.zip")).unwrap(), files[0]);
+
+    let verify = env.ok(&["verify", "s3://releases/app/"]);
+    assert!(verify.contains("4 ok, 0 failed"), "{verify}");
+
+    env.ok(&["rm", "s3://releases/app/app-1.0.zip"]);
+    env.ok(&["rm", "s3://releases/app/app-1.1.zip"]);
+    let last = env.ok(&["rm", "s3://releases/app/app-1.2.zip"]);
+    assert!(
+        last.contains("reference.bin"),
+        "the last delete removes the reference: {last}"
+    );
+    assert!(!env.stored("app").exists());
+}
+
+#[test]
+fn a_corrupt_delta_or_reference_fails_the_download_and_leaves_nothing() {
+    let env = Env::new();
+    let files = releases(2);
+    for (i, data) in files.iter().enumerate() {
+        let path = env.write(&format!("v{i}.zip"), data);
+        env.ok(&["cp", path.to_str().unwrap(), "s3://releases/c/"]);
+    }
+    let delta = env.stored("c/v1.zip.delta");
+    let len = std::fs::metadata(&delta).unwrap().len() as usize;
+    flip(&delta, len / 2);
+    let err = env.fail(&["cp", "s3://releases/c/v1.zip", "restored.zip"]);
+    assert!(
+        err.contains("s3://releases/c/v1.zip.delta"),
+        "names the object: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(
+        std::fs::read_dir(&env.work).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("restored")),
+        "nothing at the destination"
+    );
+    let verify = env.dg(&["verify", "s3://releases/c/"]);
+    assert!(!verify.status.success());
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        stderr.contains("FAILED  s3://releases/c/v1.zip.delta"),
+        "{stderr}"
+    );
+    flip(&delta, len / 2); // restore
+
+    let reference = env.stored("c/reference.bin");
+    flip(&reference, 1000);
+    let err = env.fail(&["cp", "s3://releases/c/v1.zip", "restored.zip"]);
+    assert!(
+        err.contains("reference.bin") && err.contains("SHA-256"),
+        "{err}"
+    );
+    assert!(!env.work.join("restored.zip").exists());
+    let verify = String::from_utf8(env.dg(&["verify", "s3://releases/c/"]).stderr).unwrap();
+    assert!(
+        verify.contains("FAILED  s3://releases/c/reference.bin"),
+        "{verify}"
+    );
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let env = Env::new();
+    let missing = env.fail(&["cp", "s3://releases/none.zip", "x"]);
+    assert!(
+        missing.contains("not found") && missing.lines().count() == 1,
+        "{missing}"
+    );
+    let no_bucket = env.fail(&["ls", "s3://nope/"]);
+    assert!(no_bucket.contains("bucket nope not found"), "{no_bucket}");
+    let reserved = env.write("reference.bin", b"x");
+    let err = env.fail(&["cp", reserved.to_str().unwrap(), "s3://releases/a/"]);
+    assert!(err.contains("reserved"), "{err}");
+    let no_endpoint = Command::new(env!("CARGO_BIN_EXE_dg"))
+        .args(["ls"])
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(!no_endpoint.status.success());
+    assert!(String::from_utf8_lossy(&no_endpoint.stderr).contains("--endpoint-url"));
+    let usage = env.dg(&["cp"]);
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn stdin_and_stdout() {
+    let env = Env::new();
+    let data = noise(3, 10_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dg"))
+        .args(["cp", "-", "s3://releases/s/data.bin"])
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("file://{}", env.store.display()),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = env.dg(&["cp", "s3://releases/s/data.bin", "-"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, data);
+}
+
+/// The acceptance run over real releases: set DG_CORPUS to the folder built by
+/// `shared/bench/make-corpus.sh` (CI does).
+#[test]
+fn botocore_wheels_round_trip_and_shrink() {
+    let Some(corpus) = std::env::var_os("DG_CORPUS") else {
+        eprintln!("DG_CORPUS not set: skipping the corpus run");
+        return;
+    };
+    let dir = Path::new(&corpus).join("botocore");
+    let mut wheels: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    wheels.sort();
+    assert_eq!(wheels.len(), 5, "the corpus has 5 botocore wheels");
+    let env = Env::new();
+    let mut total = 0u64;
+    for w in &wheels {
+        total += std::fs::metadata(w).unwrap().len();
+        env.ok(&["cp", w.to_str().unwrap(), "s3://releases/botocore/"]);
+    }
+    let stored: u64 = std::fs::read_dir(env.stored("botocore"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    eprintln!(
+        "botocore: {total} bytes stored as {stored} bytes ({:.1}%)",
+        100.0 * stored as f64 / total as f64
+    );
+    for w in &wheels {
+        let name = w.file_name().unwrap().to_str().unwrap();
+        env.ok(&["cp", &format!("s3://releases/botocore/{name}"), "back/"]);
+        assert_eq!(
+            sha(&std::fs::read(env.work.join("back").join(name)).unwrap()),
+            sha(&std::fs::read(w).unwrap())
+        );
+    }
+}
