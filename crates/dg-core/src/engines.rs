@@ -74,7 +74,7 @@ impl EngineSet {
         }
         Err(Error::Unsupported {
             what: format!(
-                "a delta of {target_len} bytes against a {reference_len}-byte reference ({})",
+                "a delta of a {target_len}-byte file against a {reference_len}-byte reference by any engine ({})",
                 passed_over.join("; ")
             ),
         })

@@ -162,7 +162,7 @@ impl DeltaGlider {
             Ok(c) => c,
             Err(e) => {
                 let outcome = self
-                    .put_direct_parts(up, format!("no diff engine can take it ({e})"))
+                    .put_direct_parts(up, format!("{e}"))
                     .await?;
                 return Ok(Created::Done(Box::new(outcome)));
             }
@@ -227,7 +227,7 @@ impl DeltaGlider {
                 Ok(c) => c,
                 Err(e) => {
                     return self
-                        .put_direct(up, format!("no diff engine can take it ({e})"))
+                        .put_direct(up, format!("{e}"))
                         .await
                 }
             };
