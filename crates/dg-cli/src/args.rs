@@ -115,6 +115,10 @@ pub struct CpArgs {
     /// Diff engine for new deltas.
     #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
     pub engine: Option<String>,
+    /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip/zip seen
+    /// through) or `compat` (readable by Python deltaglider). Existing deltaspaces keep theirs.
+    #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
+    pub format: Option<dg_core::Format>,
 }
 
 #[derive(Debug, Args)]

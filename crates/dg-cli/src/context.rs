@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use dg_adapters::{engine::ZstdEngine, DirStaging, LocalStorage, MemoryCache, SystemClock};
+use dg_adapters::{
+    engine::{ZstdCompressor, ZstdEngine},
+    DirStaging, LocalStorage, MemoryCache, SystemClock,
+};
 use dg_core::{Config, DeltaGlider, EngineSet, Ports};
 use dg_ports::{Buckets, ObjectStorage, Staging};
 
@@ -66,6 +69,8 @@ impl Context {
             staging: staging.clone(),
             engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
             clock: Arc::new(SystemClock),
+            compressor: Some(Arc::new(ZstdCompressor::default())),
+            expander: None,
         };
         Ok(Context {
             dg: DeltaGlider::new(ports, Config::default()),

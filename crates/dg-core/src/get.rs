@@ -4,8 +4,9 @@ use dg_ports::{BlobRef, Error, GetResult, Location, Result, StagedBlob};
 use tracing::debug;
 
 use crate::codec;
+use crate::container;
 use crate::keys::DELTA_SUFFIX;
-use crate::meta::{classify, DeltaInfo, ObjectKind};
+use crate::meta::{self, classify, DeltaInfo, ObjectKind};
 use crate::service::DeltaGlider;
 use crate::transfer::{blocking, spool};
 
@@ -61,6 +62,10 @@ impl DeltaGlider {
                     sha256: spooled.sha256,
                 })
             }
+            ObjectKind::Reference { .. } if meta::is_native(&got.info.metadata) => {
+                let stored = self.spool_whole(got).await?;
+                self.rebuild_native_reference(source, stored, out).await
+            }
             ObjectKind::Direct { sha256 } | ObjectKind::Reference { sha256 } => {
                 let spooled = spool(got.body, out, stored_size, &source.to_string()).await?;
                 check_size(&source, stored_size, spooled.len)?;
@@ -74,7 +79,18 @@ impl DeltaGlider {
                     sha256: spooled.sha256,
                 })
             }
-            ObjectKind::Delta(info) => self.rebuild(got, info, out).await,
+            ObjectKind::Delta(info) => {
+                let delta = self.spool_whole(got).await?;
+                let prefix = {
+                    let d = delta.clone();
+                    blocking(move || codec::head(&d, 16)).await?
+                };
+                if container::is_native(&prefix) {
+                    self.rebuild_native(source, delta, info, out).await
+                } else {
+                    self.rebuild(source, delta, &prefix, info, out).await
+                }
+            }
         }
     }
 
@@ -92,33 +108,35 @@ impl DeltaGlider {
         }
     }
 
-    async fn rebuild(
-        &self,
-        got: GetResult,
-        info: DeltaInfo,
-        out: Box<dyn StagedBlob>,
-    ) -> Result<GetOutcome> {
+    /// Downloads a whole stored object into staging, checking its size.
+    async fn spool_whole(&self, got: GetResult) -> Result<BlobRef> {
         let source = got.info.location.clone();
-        let stored_size = got.info.size;
         let spooled = spool(
             got.body,
             self.staging().create()?,
-            stored_size,
+            got.info.size,
             &source.to_string(),
         )
         .await?;
-        check_size(&source, stored_size, spooled.len)?;
-        let delta = spooled.writer.finish()?;
+        check_size(&source, got.info.size, spooled.len)?;
+        spooled.writer.finish()
+    }
 
+    /// Rebuilds a file from a delta straight against the stored reference (compatible format).
+    async fn rebuild(
+        &self,
+        source: Location,
+        delta: BlobRef,
+        prefix: &[u8],
+        info: DeltaInfo,
+        out: Box<dyn StagedBlob>,
+    ) -> Result<GetOutcome> {
+        let stored_size = delta.len();
         let ref_loc = source.with_key(info.ref_key.clone());
         let reference = self
             .load_reference(&ref_loc, info.ref_sha256.as_deref())
             .await?;
-        let prefix = {
-            let d = delta.clone();
-            blocking(move || codec::head(&d, 16)).await?
-        };
-        let engine = self.engines().for_delta(&prefix).cloned().ok_or_else(|| {
+        let engine = self.engines().for_delta(prefix).cloned().ok_or_else(|| {
             Error::invalid(
                 &source,
                 format!(

@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use dg_adapters::{engine::ZstdEngine, MemoryCache, MemoryStaging, MemoryStorage, SystemClock};
+//! use dg_adapters::{engine::{ZstdCompressor, ZstdEngine}, MemoryCache, MemoryStaging, MemoryStorage, SystemClock};
 //! use dg_core::{DeltaGlider, EngineSet, Ports, Config, PutRequest, Served};
 //! use dg_ports::{BytesBlob, Location, Staging};
 //!
@@ -33,6 +33,8 @@
 //!         staging: staging.clone(),
 //!         engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
 //!         clock: Arc::new(SystemClock),
+//!         compressor: Some(Arc::new(ZstdCompressor::default())),
+//!         expander: None,
 //!     },
 //!     Config::default(),
 //! );
@@ -50,6 +52,8 @@
 //! ```
 
 mod codec;
+mod compat;
+pub mod container;
 mod delete;
 pub mod digest;
 mod engines;
@@ -57,6 +61,8 @@ mod get;
 pub mod keys;
 mod list;
 pub mod meta;
+mod native_get;
+mod native_put;
 pub mod policy;
 mod put;
 mod reference;
@@ -70,5 +76,5 @@ pub use engines::{EngineChoice, EngineSet};
 pub use get::{GetOutcome, Served};
 pub use list::{entry_location, Entry, ListQuery, Listing};
 pub use put::{PutOutcome, PutRequest, Stored};
-pub use service::{Config, DeltaGlider, Ports};
+pub use service::{Config, DeltaGlider, Format, Ports};
 pub use verify::{Checked, Discard, VerifyReport};

@@ -32,6 +32,22 @@ pub mod field {
     pub const COMPRESSION: &str = "dg-compression";
     /// The diff engine that wrote a delta (dg's own addition; informational, readers sniff).
     pub const ENGINE: &str = "dg-engine";
+    /// `dgx1` on objects in dg's native format (dg's own addition).
+    pub const FORMAT: &str = "dg-format";
+    /// SHA-256 of a native reference's plain form: what its deltas are made against.
+    pub const PLAIN_SHA256: &str = "dg-plain-sha256";
+    /// Size of a native object's plain form.
+    pub const PLAIN_SIZE: &str = "dg-plain-size";
+    /// How a native object's plain form was made (expander notes), informational.
+    pub const SEE_THROUGH: &str = "dg-see-through";
+}
+
+/// `dg-format` of native objects.
+pub const FORMAT_NATIVE: &str = "dgx1";
+
+/// True when metadata marks an object as dg's native format.
+pub fn is_native(meta: &Metadata) -> bool {
+    get(meta, field::FORMAT) == Some(FORMAT_NATIVE)
 }
 
 /// The note dg writes on references.

@@ -1,19 +1,19 @@
-//! Uploads: decide delta or direct, create the reference when needed, verify, write.
+//! Uploads: hash the file, decide delta or whole, and hand over to the deltaspace's format.
 
 use std::sync::Arc;
 
 use dg_ports::{
-    BlobRef, DiffEngine, Error, Location, Metadata, ObjectStorageExt, PutMode, PutOptions, Result,
+    BlobRef, DiffEngine, Error, Location, Metadata, ObjectInfo, ObjectStorageExt, PutMode,
+    PutOptions, Result, Staging,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::codec::{self, Encoded};
 use crate::digest::sha256_blob;
-use crate::keys::{file_name, validate_user_location, DeltaSpace, DELTA_SUFFIX, REFERENCE_NAME};
-use crate::meta::{self, field, NOTE_REFERENCE, NOTE_ZERO_DIFF};
+use crate::keys::{file_name, validate_user_location, DeltaSpace, DELTA_SUFFIX};
+use crate::meta::{self, field};
 use crate::policy::{Eligibility, SNIFF_LEN};
-use crate::reference::LoadedRef;
-use crate::service::DeltaGlider;
+use crate::service::{DeltaGlider, Format};
 use crate::transfer::blocking;
 
 /// Options of one upload.
@@ -25,6 +25,9 @@ pub struct PutRequest {
     pub max_ratio: Option<f64>,
     /// Diff engine by name; `None` for the service default.
     pub engine: Option<String>,
+    /// Format for a new deltaspace; `None` for the service default. Existing deltaspaces keep
+    /// the format of their reference.
+    pub format: Option<Format>,
 }
 
 /// How a file was stored.
@@ -32,10 +35,12 @@ pub struct PutRequest {
 pub enum Stored {
     /// As a delta against the deltaspace's reference.
     Delta {
-        /// The engine that wrote it.
+        /// The engine that wrote it (`identical` for a file equal to the reference).
         engine: &'static str,
-        /// True when this upload created the reference (the delta is then a zero-diff).
+        /// True when this upload created the reference.
         created_reference: bool,
+        /// The deltaspace's format.
+        format: Format,
     },
     /// Whole, for the reason given.
     Direct {
@@ -59,7 +64,7 @@ pub struct PutOutcome {
     pub reference_size: Option<u64>,
     /// SHA-256 of the file.
     pub sha256: String,
-    /// Things the user may want to know (engine fallbacks, lost reference races).
+    /// Things the user may want to know (engine fallbacks, lost reference races, see-through).
     pub notes: Vec<String>,
 }
 
@@ -74,22 +79,35 @@ impl PutOutcome {
 }
 
 /// What a put knows about the file.
-struct Upload {
-    source: BlobRef,
-    dest: Location,
-    name: String,
-    space: DeltaSpace,
-    sha256: String,
-    size: u64,
-    notes: Vec<String>,
+pub(crate) struct Upload {
+    pub source: BlobRef,
+    pub dest: Location,
+    pub name: String,
+    pub space: DeltaSpace,
+    pub sha256: String,
+    pub size: u64,
+    pub notes: Vec<String>,
+}
+
+impl Upload {
+    pub fn delta_location(&self) -> Location {
+        self.space
+            .location_of(&format!("{}{DELTA_SUFFIX}", self.name))
+    }
+}
+
+/// How creating a reference ended.
+pub(crate) enum Created {
+    Done(Box<PutOutcome>),
+    LostRace,
 }
 
 impl DeltaGlider {
     /// Stores `source` at `dest` (a key whose last segment is the file name).
     ///
     /// Delta-eligible files become a delta against the deltaspace's `reference.bin` (the first
-    /// one creates it); others, and deltas larger than the max ratio, are stored whole. Every
-    /// delta is decoded and checked against the file's SHA-256 before it is written.
+    /// one creates it, only if absent); others, and deltas larger than the max ratio, are stored
+    /// whole. Every delta is decoded and checked against the file's SHA-256 before it is written.
     pub async fn put(
         &self,
         source: BlobRef,
@@ -127,159 +145,70 @@ impl DeltaGlider {
             } else {
                 "not a delta-eligible file type"
             };
-            return self.put_direct(up, reason.to_string()).await;
+            return self.put_direct(&up, reason.to_string()).await;
         }
         if up.size == 0 {
-            return self.put_direct(up, "empty file".to_string()).await;
+            return self.put_direct(&up, "empty file".to_string()).await;
         }
 
         let ref_loc = up.space.reference();
-        let reference = match self.storage().head_opt(&ref_loc).await? {
-            Some(info) => {
-                let recorded =
-                    meta::get(&info.metadata, field::FILE_SHA256).map(str::to_ascii_lowercase);
-                self.load_reference(&ref_loc, recorded.as_deref()).await?
-            }
-            None => match self.create_reference(&mut up, request).await? {
-                Created::Done(outcome) => return Ok(*outcome),
-                Created::LostRace => {
-                    up.notes.push(format!(
-                        "another writer created {ref_loc} first; stored a delta against it"
-                    ));
-                    self.load_reference(&ref_loc, None).await?
+        let info = match self.storage().head_opt(&ref_loc).await? {
+            Some(info) => info,
+            None => {
+                let format = request.format.unwrap_or(self.config().format);
+                let created = match format {
+                    Format::Native => self.create_native_reference(&mut up, request).await?,
+                    Format::Compat => self.create_compat_reference(&mut up, request).await?,
+                };
+                match created {
+                    Created::Done(outcome) => return Ok(*outcome),
+                    Created::LostRace => {
+                        up.notes.push(format!(
+                            "another writer created {ref_loc} first; stored a delta against it"
+                        ));
+                        self.storage().head(&ref_loc).await?
+                    }
                 }
-            },
-        };
-        self.put_delta(up, &reference, request).await
-    }
-
-    /// Stores the file as the deltaspace's reference (create-only) plus its zero-diff delta.
-    async fn create_reference(&self, up: &mut Upload, request: &PutRequest) -> Result<Created> {
-        let choice = match self
-            .engines()
-            .choose(request.engine.as_deref(), up.size, up.size)
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let outcome = self
-                    .put_direct_parts(up, format!("{e}"))
-                    .await?;
-                return Ok(Created::Done(Box::new(outcome)));
             }
         };
-        up.notes.extend(choice.passed_over.iter().cloned());
-        let ref_loc = up.space.reference();
-        let metadata = meta::build([
-            (field::TOOL, self.config().tool.clone()),
-            (field::SOURCE_NAME, up.name.clone()),
-            (field::FILE_SHA256, up.sha256.clone()),
-            (field::CREATED_AT, self.now_iso()),
-            (field::NOTE, NOTE_REFERENCE.to_string()),
-        ]);
-        let put = self
-            .storage()
-            .put(
-                &ref_loc,
-                up.source.clone(),
-                PutOptions {
-                    metadata,
-                    mode: PutMode::Create,
-                },
-            )
-            .await;
-        match put {
-            Ok(()) => {}
-            Err(Error::AlreadyExists { .. }) => return Ok(Created::LostRace),
-            Err(e) => return Err(e),
-        }
-        info!(reference = %ref_loc, "created reference");
-        let reference = LoadedRef {
-            blob: up.source.clone(),
-            sha256: up.sha256.clone(),
-        };
-        let delta = self
-            .encode_checked(&choice.engine, &reference, up, u64::MAX)
-            .await?
-            .ok_or_else(|| Error::invalid("zero-diff delta", "exceeded an unlimited budget"))?;
-        let mut outcome = self
-            .write_delta(up, &reference, &choice.engine, delta, Some(NOTE_ZERO_DIFF))
-            .await?;
-        outcome.stored = Stored::Delta {
-            engine: choice.engine.name(),
-            created_reference: true,
-        };
-        outcome.reference_size = Some(up.size);
-        Ok(Created::Done(Box::new(outcome)))
+        self.put_into_existing(up, &info, request).await
     }
 
-    /// Stores the file as a delta against `reference`, or whole when that is smaller.
-    async fn put_delta(
+    async fn put_into_existing(
         &self,
-        mut up: Upload,
-        reference: &LoadedRef,
+        up: Upload,
+        reference: &ObjectInfo,
         request: &PutRequest,
     ) -> Result<PutOutcome> {
-        let choice =
-            match self
-                .engines()
-                .choose(request.engine.as_deref(), reference.blob.len(), up.size)
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    return self
-                        .put_direct(up, format!("{e}"))
-                        .await
-                }
-            };
-        for note in &choice.passed_over {
-            warn!(file = %up.dest, "engine passed over: {note}");
+        if meta::is_native(&reference.metadata) {
+            self.put_native_delta(up, reference, request).await
+        } else {
+            self.put_compat_delta(up, reference, request).await
         }
-        up.notes.extend(choice.passed_over.iter().cloned());
-        let max_ratio = request.max_ratio.unwrap_or(self.config().max_ratio);
-        let budget = (up.size as f64 * max_ratio).floor() as u64;
-        let delta = match self
-            .encode_checked(&choice.engine, reference, &up, budget)
-            .await?
-        {
-            Some(delta) => delta,
-            None => {
-                let reason = format!(
-                    "its delta is larger than {:.0}% of the file (max ratio {max_ratio})",
-                    max_ratio * 100.0
-                );
-                return self.put_direct(up, reason).await;
-            }
-        };
-        let note = (reference.sha256 == up.sha256).then_some(NOTE_ZERO_DIFF);
-        let outcome = self
-            .write_delta(&up, reference, &choice.engine, delta, note)
-            .await?;
-        let direct = up.space.location_of(&up.name);
-        self.remove_stale(&direct).await?;
-        Ok(outcome)
     }
 
-    /// Encodes and checks that the delta rebuilds the file; `None` when over `budget`.
-    async fn encode_checked(
+    /// Encodes `target` against `basis`, and checks that the delta rebuilds a target with
+    /// `target_sha`; `None` when the delta exceeds `budget` bytes.
+    pub(crate) async fn encode_checked(
         &self,
         engine: &Arc<dyn DiffEngine>,
-        reference: &LoadedRef,
-        up: &Upload,
+        basis: BlobRef,
+        target: BlobRef,
+        target_sha: &str,
         budget: u64,
+        what: &Location,
     ) -> Result<Option<BlobRef>> {
         let engine = engine.clone();
-        let reference = reference.blob.clone();
-        let target = up.source.clone();
-        let staging = self.staging().clone();
-        let (want_sha, want_len) = (up.sha256.clone(), up.size);
-        let what = up.dest.to_string();
+        let staging: Arc<dyn Staging> = self.staging().clone();
+        let (want_sha, want_len) = (target_sha.to_string(), target.len());
+        let what = what.to_string();
         blocking(move || {
-            let delta = match codec::encode(engine.as_ref(), &reference, &target, &staging, budget)? {
+            let delta = match codec::encode(engine.as_ref(), &basis, &target, &staging, budget)? {
                 Encoded::Delta(d) => d,
                 Encoded::OverBudget => return Ok(None),
             };
             let (_, sha, len) =
-                codec::decode(engine.as_ref(), &reference, &delta, std::io::sink(), want_len)?;
+                codec::decode(engine.as_ref(), &basis, &delta, std::io::sink(), want_len)?;
             if sha != want_sha || len != want_len {
                 return Err(Error::Corrupt {
                     what: format!(
@@ -296,37 +225,39 @@ impl DeltaGlider {
         .await
     }
 
-    async fn write_delta(
+    /// Metadata every delta carries: all Python deltaglider 6.2.0 requires, plus dg's own.
+    pub(crate) fn delta_metadata(
         &self,
         up: &Upload,
-        reference: &LoadedRef,
-        engine: &Arc<dyn DiffEngine>,
-        delta: BlobRef,
-        note: Option<&str>,
-    ) -> Result<PutOutcome> {
-        let location = up.space.location_of(&format!("{}{DELTA_SUFFIX}", up.name));
-        let delta_size = delta.len();
-        let mut metadata: Metadata = meta::build([
+        ref_sha256: &str,
+        delta_size: u64,
+        engine: &str,
+        command: String,
+    ) -> Metadata {
+        meta::build([
             (field::TOOL, self.config().tool.clone()),
             (field::ORIGINAL_NAME, up.name.clone()),
             (field::FILE_SHA256, up.sha256.clone()),
             (field::FILE_SIZE, up.size.to_string()),
             (field::CREATED_AT, self.now_iso()),
-            (field::REF_KEY, up.space.key_of(REFERENCE_NAME)),
-            (field::REF_SHA256, reference.sha256.clone()),
+            (field::REF_KEY, up.space.reference().key),
+            (field::REF_SHA256, ref_sha256.to_string()),
             (field::DELTA_SIZE, delta_size.to_string()),
-            (
-                field::DELTA_CMD,
-                engine
-                    .command_hint()
-                    .replace("{name}", &up.name)
-                    .to_string(),
-            ),
-            (field::ENGINE, engine.name().to_string()),
-        ]);
-        if let Some(note) = note {
-            metadata.insert(field::NOTE.to_string(), note.to_string());
-        }
+            (field::DELTA_CMD, command),
+            (field::ENGINE, engine.to_string()),
+        ])
+    }
+
+    /// Writes a delta object, then removes a whole object the file had before.
+    pub(crate) async fn write_delta(
+        &self,
+        up: &Upload,
+        delta: BlobRef,
+        metadata: Metadata,
+        stored: Stored,
+    ) -> Result<PutOutcome> {
+        let location = up.delta_location();
+        let delta_size = delta.len();
         self.storage()
             .put(
                 &location,
@@ -338,12 +269,10 @@ impl DeltaGlider {
             )
             .await?;
         info!(object = %location, delta_size, size = up.size, "stored delta");
+        self.remove_stale(&up.space.location_of(&up.name)).await?;
         Ok(PutOutcome {
             location,
-            stored: Stored::Delta {
-                engine: engine.name(),
-                created_reference: false,
-            },
+            stored,
             original_size: up.size,
             stored_size: delta_size,
             reference_size: None,
@@ -352,11 +281,7 @@ impl DeltaGlider {
         })
     }
 
-    async fn put_direct(&self, up: Upload, reason: String) -> Result<PutOutcome> {
-        self.put_direct_parts(&up, reason).await
-    }
-
-    async fn put_direct_parts(&self, up: &Upload, reason: String) -> Result<PutOutcome> {
+    pub(crate) async fn put_direct(&self, up: &Upload, reason: String) -> Result<PutOutcome> {
         let location = up.space.location_of(&up.name);
         let metadata = meta::build([
             (field::TOOL, self.config().tool.clone()),
@@ -377,8 +302,7 @@ impl DeltaGlider {
             )
             .await?;
         info!(object = %location, %reason, "stored whole");
-        let stale = up.space.location_of(&format!("{}{DELTA_SUFFIX}", up.name));
-        self.remove_stale(&stale).await?;
+        self.remove_stale(&up.delta_location()).await?;
         Ok(PutOutcome {
             location,
             stored: Stored::Direct { reason },
@@ -399,9 +323,18 @@ impl DeltaGlider {
         }
         Ok(())
     }
-}
 
-enum Created {
-    Done(Box<PutOutcome>),
-    LostRace,
+    /// The budget of a delta under the max ratio, or why there is no room for one.
+    pub(crate) fn delta_budget(&self, up: &Upload, request: &PutRequest, overhead: u64) -> u64 {
+        let max_ratio = request.max_ratio.unwrap_or(self.config().max_ratio);
+        ((up.size as f64 * max_ratio).floor() as u64).saturating_sub(overhead)
+    }
+
+    pub(crate) fn over_ratio_reason(&self, request: &PutRequest) -> String {
+        let max_ratio = request.max_ratio.unwrap_or(self.config().max_ratio);
+        format!(
+            "its delta is larger than {:.0}% of the file (max ratio {max_ratio})",
+            max_ratio * 100.0
+        )
+    }
 }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use dg_ports::{BlobRef, Clock, ObjectStorage, ReferenceCache, Staging};
+use dg_ports::{
+    BlobRef, Clock, Compressor, Error, Expander, ObjectStorage, ReferenceCache, Result, Staging,
+};
 
 use crate::engines::EngineSet;
 use crate::policy::DeltaPolicy;
@@ -21,6 +23,43 @@ pub struct Ports {
     pub engines: EngineSet,
     /// The time source for `dg-created-at`.
     pub clock: Arc<dyn Clock>,
+    /// Compresses references in the native format (without one, only the compatible format is written).
+    pub compressor: Option<Arc<dyn Compressor>>,
+    /// Sees through gzip and zip in the native format (optional).
+    pub expander: Option<Arc<dyn Expander>>,
+}
+
+/// How new deltaspaces are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// dg's own format: the reference stored compressed and seen through (gzip/zip), deltas
+    /// between plain forms. Smallest; Python DeltaGlider cannot read it.
+    #[default]
+    Native,
+    /// Python DeltaGlider's format: `reference.bin` whole, deltas straight against it (VCDIFF
+    /// deltas are readable by deltaglider 6.2.0).
+    Compat,
+}
+
+impl Format {
+    /// `native` or `compat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Compat => "compat",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "native" => Ok(Format::Native),
+            "compat" | "python" => Ok(Format::Compat),
+            other => Err(format!("unknown format `{other}` (native or compat)")),
+        }
+    }
 }
 
 /// Settings of the domain (typed; the command line builds them from flags and environment).
@@ -34,6 +73,8 @@ pub struct Config {
     pub policy: DeltaPolicy,
     /// Largest object a download may produce when its size is not recorded (default 5 TiB).
     pub max_object_size: u64,
+    /// Format of new deltaspaces (existing ones keep theirs).
+    pub format: Format,
 }
 
 impl Default for Config {
@@ -43,6 +84,7 @@ impl Default for Config {
             max_ratio: 0.5,
             policy: DeltaPolicy::default(),
             max_object_size: 5 << 40,
+            format: Format::Native,
         }
     }
 }
@@ -101,6 +143,20 @@ impl DeltaGlider {
 
     pub(crate) fn cache(&self) -> &Arc<dyn ReferenceCache> {
         &self.inner.ports.cache
+    }
+
+    pub(crate) fn compressor(&self) -> Result<&Arc<dyn Compressor>> {
+        self.inner
+            .ports
+            .compressor
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported {
+                what: "dg's native format without a compressor".into(),
+            })
+    }
+
+    pub(crate) fn expander(&self) -> Option<&Arc<dyn Expander>> {
+        self.inner.ports.expander.as_ref()
     }
 
     pub(crate) fn now_iso(&self) -> String {

@@ -1,17 +1,80 @@
 //! The domain end to end over the in-memory adapters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Write;
 use std::sync::Arc;
 
 use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::{engine::ZstdEngine, MemoryCache, MemoryStaging, MemoryStorage};
-use dg_core::{meta, Config, DeltaGlider, EngineSet, Ports, PutRequest, Served, Stored};
-use dg_ports::{BytesBlob, Error, FixedClock, Location, ObjectStorage, ObjectStorageExt, Staging};
+use dg_adapters::{
+    engine::{ZstdCompressor, ZstdEngine},
+    MemoryCache, MemoryStaging, MemoryStorage,
+};
+use dg_core::{meta, Config, DeltaGlider, EngineSet, Format, Ports, PutRequest, Served, Stored};
+use dg_ports::{
+    BytesBlob, Error, ExpandSummary, Expander, FixedClock, Location, ObjectStorage,
+    ObjectStorageExt, Staging,
+};
 use proptest::prelude::*;
 
-fn service() -> (DeltaGlider, MemoryStorage) {
+/// A test expander: files starting with `ZZ` + one byte n have plain form = the rest with
+/// every byte minus n (a stand-in for "compression undone"); the recipe is the 3-byte header.
+#[derive(Debug)]
+struct ToyExpander;
+
+impl Expander for ToyExpander {
+    fn name(&self) -> &'static str {
+        "toy"
+    }
+    fn expand(
+        &self,
+        input: &[u8],
+        plain: &mut dyn Write,
+        recipe: &mut dyn Write,
+    ) -> dg_ports::Result<Option<ExpandSummary>> {
+        if input.len() < 3 || &input[..2] != b"ZZ" {
+            return Ok(None);
+        }
+        let n = input[2];
+        let body: Vec<u8> = input[3..].iter().map(|b| b.wrapping_sub(n)).collect();
+        plain.write_all(&body).unwrap();
+        recipe.write_all(&input[..3]).unwrap();
+        Ok(Some(ExpandSummary {
+            streams: 1,
+            reproduced: 1,
+            ..Default::default()
+        }))
+    }
+    fn rebuild(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        out: &mut dyn Write,
+        max: u64,
+    ) -> dg_ports::Result<u64> {
+        if recipe.len() != 3 || plain.len() as u64 + 3 > max {
+            return Err(dg_ports::Error::invalid("toy recipe", "bad"));
+        }
+        out.write_all(recipe).unwrap();
+        let body: Vec<u8> = plain.iter().map(|b| b.wrapping_add(recipe[2])).collect();
+        out.write_all(&body).unwrap();
+        Ok(plain.len() as u64 + 3)
+    }
+}
+
+fn toy(n: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = b"ZZ".to_vec();
+    v.push(n);
+    v.extend(body.iter().map(|b| b.wrapping_add(n)));
+    v
+}
+
+fn service_with(format: Format) -> (DeltaGlider, MemoryStorage) {
     let storage = MemoryStorage::new();
     storage.create_bucket_now("b");
+    let config = Config {
+        format,
+        ..Config::default()
+    };
     let dg = DeltaGlider::new(
         Ports {
             storage: Arc::new(storage.clone()),
@@ -21,10 +84,20 @@ fn service() -> (DeltaGlider, MemoryStorage) {
             clock: Arc::new(FixedClock(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
             )),
+            compressor: Some(Arc::new(ZstdCompressor::default())),
+            expander: Some(Arc::new(ToyExpander)),
         },
-        Config::default(),
+        config,
     );
     (dg, storage)
+}
+
+fn service() -> (DeltaGlider, MemoryStorage) {
+    service_with(Format::Native)
+}
+
+fn compat() -> (DeltaGlider, MemoryStorage) {
+    service_with(Format::Compat)
 }
 
 fn loc(key: &str) -> Location {
@@ -37,8 +110,8 @@ async fn get(dg: &DeltaGlider, key: &str) -> dg_ports::Result<(Vec<u8>, Served)>
 }
 
 #[tokio::test]
-async fn first_file_becomes_reference_and_later_ones_deltas() {
-    let (dg, storage) = service();
+async fn compat_first_file_becomes_reference_and_later_ones_deltas() {
+    let (dg, storage) = compat();
     let v1 = noise(1, 200_000);
     let v2 = edit(&v1, 2, 10);
     let first = dg
@@ -53,7 +126,8 @@ async fn first_file_becomes_reference_and_later_ones_deltas() {
         first.stored,
         Stored::Delta {
             engine: "zstd",
-            created_reference: true
+            created_reference: true,
+            format: Format::Compat
         }
     );
     assert_eq!(first.location.key, "rel/app-1.0.zip.delta");
@@ -284,8 +358,8 @@ async fn replacing_a_file_removes_its_older_object() {
 }
 
 #[tokio::test]
-async fn corruption_is_detected_and_named() {
-    let (dg, storage) = service();
+async fn compat_corruption_is_detected_and_named() {
+    let (dg, storage) = compat();
     let v1 = noise(1, 100_000);
     let v2 = edit(&v1, 2, 5);
     dg.put(
@@ -358,6 +432,8 @@ fn fresh_service(storage: &MemoryStorage) -> DeltaGlider {
             staging: Arc::new(MemoryStaging),
             engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
             clock: Arc::new(dg_adapters::SystemClock),
+            compressor: Some(Arc::new(ZstdCompressor::default())),
+            expander: Some(Arc::new(ToyExpander)),
         },
         Config::default(),
     )
@@ -502,7 +578,7 @@ async fn plain_objects_are_returned_as_they_are() {
 #[tokio::test]
 async fn reads_python_and_proxy_metadata_spellings() {
     // a delta written with legacy bare keys and the proxy's relative reference path
-    let (dg, storage) = service();
+    let (dg, storage) = compat();
     let v1 = noise(1, 50_000);
     let v2 = edit(&v1, 5, 4);
     dg.put(
@@ -544,6 +620,301 @@ async fn reads_python_and_proxy_metadata_spellings() {
     assert_eq!(meta::get(&m, meta::field::ENGINE), Some("zstd"));
 }
 
+fn compressible(seed: u64, len: usize) -> Vec<u8> {
+    let words = [
+        &b"alpha "[..],
+        b"beta ",
+        b"gamma ",
+        b"delta\n",
+        b"{\"key\": 1}, ",
+    ];
+    let r = noise(seed, len / 4);
+    let mut v = Vec::with_capacity(len);
+    for b in r {
+        v.extend_from_slice(words[usize::from(b) % words.len()]);
+        if v.len() >= len {
+            break;
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+#[tokio::test]
+async fn native_reference_is_compressed_and_deltas_round_trip() {
+    let (dg, storage) = service();
+    let v1 = compressible(1, 300_000);
+    let v2 = edit(&v1, 2, 10);
+    let first = dg
+        .put(
+            BytesBlob::shared(v1.clone()),
+            &loc("n/app-1.tar"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first.stored,
+        Stored::Delta {
+            engine: "identical",
+            created_reference: true,
+            format: Format::Native
+        }
+    );
+    let reference = storage.head(&loc("n/reference.bin")).await.unwrap();
+    assert!(
+        reference.size < 100_000,
+        "the native reference is compressed: {}",
+        reference.size
+    );
+    assert_eq!(first.reference_size, Some(reference.size));
+    assert_eq!(reference.metadata["dg-format"], "dgx1");
+    assert_eq!(
+        reference.metadata["dg-file-sha256"], first.sha256,
+        "dg-file-sha256 is the original's"
+    );
+    let second = dg
+        .put(
+            BytesBlob::shared(v2.clone()),
+            &loc("n/app-2.tar"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second.stored,
+        Stored::Delta {
+            engine: "zstd",
+            created_reference: false,
+            format: Format::Native
+        }
+    );
+    assert!(second.stored_size < 5_000, "{}", second.stored_size);
+    let d = storage
+        .head(&loc("n/app-2.tar.delta"))
+        .await
+        .unwrap()
+        .metadata;
+    for field in [
+        "dg-tool",
+        "dg-original-name",
+        "dg-file-sha256",
+        "dg-file-size",
+        "dg-created-at",
+        "dg-ref-key",
+        "dg-ref-sha256",
+        "dg-delta-size",
+    ] {
+        assert!(d.contains_key(field), "native deltas keep {field}");
+    }
+    let fresh = fresh_service(&storage);
+    assert_eq!(
+        get(&fresh, "n/app-1.tar").await.unwrap(),
+        (v1.clone(), Served::Delta)
+    );
+    assert_eq!(
+        get(&fresh, "n/app-2.tar").await.unwrap(),
+        (v2, Served::Delta)
+    );
+    // the reference itself downloads as the original file
+    assert_eq!(get(&fresh, "n/reference.bin").await.unwrap().0, v1);
+    // a later upload of the reference's own content is an "identical" delta
+    let again = dg
+        .put(
+            BytesBlob::shared(v1.clone()),
+            &loc("n/copy.tar"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        again.stored,
+        Stored::Delta {
+            engine: "identical",
+            created_reference: false,
+            ..
+        }
+    ));
+    assert_eq!(get(&fresh, "n/copy.tar").await.unwrap().0, v1);
+    let report = fresh.verify("b", "n/", 2, &|_| {}).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.failed);
+    assert_eq!(report.passed, 4);
+}
+
+#[tokio::test]
+async fn native_format_sees_through_to_plain_forms() {
+    let (dg, _) = service();
+    let body = noise(5, 200_000);
+    let edited = edit(&body, 6, 5);
+    // the stored bytes differ everywhere (every byte shifted), the plain forms barely
+    let a = toy(1, &body);
+    let b = toy(2, &edited);
+    dg.put(
+        BytesBlob::shared(a.clone()),
+        &loc("t/a.bin"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let out = dg
+        .put(
+            BytesBlob::shared(b.clone()),
+            &loc("t/b.bin"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.stored_size < 5_000,
+        "see-through delta is small: {}",
+        out.stored_size
+    );
+    assert!(
+        out.notes.iter().any(|n| n.contains("seen through")),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(
+        get(&dg, "t/b.bin").await.unwrap(),
+        (b.clone(), Served::Delta)
+    );
+    // the same pair in the compatible format: no see-through, stored whole
+    let (dg, _) = compat();
+    dg.put(
+        BytesBlob::shared(a),
+        &loc("t/a.bin"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let out = dg
+        .put(
+            BytesBlob::shared(b),
+            &loc("t/b.bin"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.stored, Stored::Direct { .. }),
+        "{:?}",
+        out.stored
+    );
+}
+
+#[tokio::test]
+async fn native_corruption_is_detected() {
+    let (dg, storage) = service();
+    let v1 = compressible(1, 200_000);
+    let v2 = edit(&v1, 2, 10);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("c/a.tar"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    dg.put(
+        BytesBlob::shared(v2.clone()),
+        &loc("c/b.tar"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let body = |key: &str| {
+        let storage = storage.clone();
+        let key = key.to_string();
+        async move {
+            let got = storage.get(&loc(&key)).await.unwrap();
+            let chunks: Vec<bytes::Bytes> =
+                futures::TryStreamExt::try_collect(got.body).await.unwrap();
+            chunks.concat()
+        }
+    };
+    let original_ref = body("c/reference.bin").await;
+    for at in [7, 60, original_ref.len() / 2, original_ref.len() - 3] {
+        let mut bad = original_ref.clone();
+        bad[at] ^= 0x10;
+        storage.tamper(&loc("c/reference.bin"), bad).unwrap();
+        let err = get(&fresh_service(&storage), "c/b.tar").await.unwrap_err();
+        assert!(
+            err.to_string().contains("c/reference.bin"),
+            "flip at {at}: {err}"
+        );
+    }
+    storage
+        .tamper(&loc("c/reference.bin"), original_ref)
+        .unwrap();
+    let delta = body("c/b.tar.delta").await;
+    for at in [5, 40, delta.len() - 2] {
+        let mut bad = delta.clone();
+        bad[at] ^= 0x10;
+        storage.tamper(&loc("c/b.tar.delta"), bad).unwrap();
+        let err = get(&fresh_service(&storage), "c/b.tar").await.unwrap_err();
+        assert!(
+            err.to_string().contains("c/b.tar.delta"),
+            "flip at {at}: {err}"
+        );
+    }
+    storage.tamper(&loc("c/b.tar.delta"), delta).unwrap();
+    assert_eq!(
+        get(&fresh_service(&storage), "c/b.tar").await.unwrap().0,
+        v2
+    );
+}
+
+#[tokio::test]
+async fn python_deltas_in_a_native_deltaspace_are_read() {
+    // Python deltaglider writing into a native deltaspace deltas against reference.bin's bytes
+    use dg_ports::DiffEngine;
+    let (dg, storage) = service();
+    let v1 = compressible(1, 100_000);
+    dg.put(
+        BytesBlob::shared(v1.clone()),
+        &loc("p/a.tar"),
+        &PutRequest::default(),
+    )
+    .await
+    .unwrap();
+    let got = storage.get(&loc("p/reference.bin")).await.unwrap();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(got.body).await.unwrap();
+    let stored = chunks.concat();
+    let target = edit(&stored, 3, 2);
+    let mut delta = Vec::new();
+    ZstdEngine::default()
+        .encode(&stored, &mut &target[..], &mut delta)
+        .unwrap();
+    let sha = |d: &[u8]| dg_core::digest::to_hex(&<sha2::Sha256 as sha2::Digest>::digest(d));
+    let metadata: dg_ports::Metadata = [
+        ("dg-tool", "deltaglider/6.2.0".to_string()),
+        ("dg-original-name", "py.tar".into()),
+        ("dg-file-sha256", sha(&target)),
+        ("dg-file-size", target.len().to_string()),
+        ("dg-created-at", "2025-01-01T00:00:00Z".into()),
+        ("dg-ref-key", "p/reference.bin".into()),
+        ("dg-ref-sha256", sha(&stored)),
+        ("dg-delta-size", delta.len().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    storage
+        .put(
+            &loc("p/py.tar.delta"),
+            BytesBlob::shared(delta),
+            dg_ports::PutOptions {
+                metadata,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&fresh_service(&storage), "p/py.tar").await.unwrap().0,
+        target
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
@@ -554,7 +925,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let (dg, _) = service();
+            let (dg, _) = if seed % 2 == 0 { service() } else { compat() };
             let reference = noise(seed, len);
             let mut target = reference.clone();
             for (pos, byte, kind) in edits {

@@ -7,6 +7,8 @@
 //! | scratch space | [`Staging`] producing [`Blob`]s | sync |
 //! | diff engine | [`DiffEngine`] | sync, run on a blocking thread |
 //! | clock | [`Clock`] | sync |
+//! | compressor | [`Compressor`] | sync, run on a blocking thread |
+//! | see-through expander | [`Expander`] | sync, run on a blocking thread |
 //!
 //! Every port reports failures as one [`Error`] enum whose variants carry meaning
 //! (`NotFound`, `AlreadyExists`, `Corrupt { expected, actual }`…).
@@ -46,6 +48,7 @@ mod clock;
 mod engine;
 mod error;
 mod storage;
+mod transform;
 
 pub use blob::{Blob, BlobRef, BytesBlob, Mapped, StagedBlob, Staging};
 pub use cache::{NoCache, ReferenceCache};
@@ -56,3 +59,4 @@ pub use storage::{
     BucketInfo, Buckets, ByteStream, GetResult, ListPage, ListRequest, Location, Metadata,
     ObjectInfo, ObjectStorage, ObjectStorageExt, PutMode, PutOptions,
 };
+pub use transform::{Compressor, ExpandSummary, Expander};

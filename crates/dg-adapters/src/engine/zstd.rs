@@ -13,8 +13,8 @@ const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Delta engine on zstd with the reference as prefix dictionary.
 ///
 /// The window must span reference plus target, so inputs are limited to
-/// `2^max_window_log` bytes together (default 2^27 = 128 MiB: a decoder needs about a window of
-/// memory). Larger inputs are refused by [`DiffEngine::supports`] and go to another engine.
+/// `2^max_window_log` bytes together (default 2^30 = 1 GiB; a decoder needs about a window of
+/// memory, sized to the inputs). Larger inputs are refused by [`DiffEngine::supports`] and go to another engine.
 #[derive(Clone, Debug)]
 pub struct ZstdEngine {
     /// Compression level (1–22).
@@ -27,7 +27,7 @@ impl Default for ZstdEngine {
     fn default() -> Self {
         ZstdEngine {
             level: 9,
-            max_window_log: 27,
+            max_window_log: 30,
         }
     }
 }

@@ -55,6 +55,7 @@ async fn upload(ctx: &Context, args: &CpArgs, src: &Path, bucket: &str, key: &st
         no_delta: args.no_delta,
         max_ratio: Some(args.max_ratio),
         engine: args.engine.clone(),
+        format: args.format,
     };
     let outcome = ctx.dg.put(blob, &location, &request).await?;
     if !ctx.quiet {
@@ -74,15 +75,18 @@ async fn upload(ctx: &Context, args: &CpArgs, src: &Path, bucket: &str, key: &st
 pub fn describe(outcome: &PutOutcome) -> String {
     match &outcome.stored {
         Stored::Delta {
-            engine,
             created_reference: true,
+            format,
+            ..
         } => format!(
-            "new reference, {} stored whole as reference.bin; {engine} self-delta {}",
+            "new {} reference: {} stored as {} in reference.bin",
+            format.name(),
             human_size(outcome.original_size),
-            human_size(outcome.stored_size)
+            human_size(outcome.reference_size.unwrap_or(outcome.original_size)),
         ),
-        Stored::Delta { engine, .. } => format!(
-            "{engine} delta {} of {}, {} saved",
+        Stored::Delta { engine, format, .. } => format!(
+            "{} {engine} delta {} of {}, {} saved",
+            format.name(),
             human_size(outcome.stored_size),
             human_size(outcome.original_size),
             savings(outcome.original_size, outcome.stored_size)

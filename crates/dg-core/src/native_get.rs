@@ -1,0 +1,206 @@
+//! Downloads in dg's native format: decode the plain form, then redo its compression exactly.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use dg_ports::{BlobRef, Compressor, Error, Expander, Location, Result, StagedBlob};
+
+use crate::container::{self, Fingerprint, Header, Kind};
+use crate::digest::HashingWriter;
+use crate::get::{GetOutcome, Served};
+use crate::meta::DeltaInfo;
+use crate::reference::rename;
+use crate::service::DeltaGlider;
+use crate::transfer::blocking;
+
+/// Largest recipe accepted after decompression.
+const MAX_RECIPE: u64 = 1 << 30;
+
+impl DeltaGlider {
+    /// Rebuilds a file from a native delta object (already in `delta`).
+    pub(crate) async fn rebuild_native(
+        &self,
+        source: Location,
+        delta: BlobRef,
+        info: DeltaInfo,
+        out: Box<dyn StagedBlob>,
+    ) -> Result<GetOutcome> {
+        let stored_size = delta.len();
+        let what = source.to_string();
+        let header = {
+            let (d, w) = (delta.clone(), what.clone());
+            blocking(move || container::read_header(&mut d.reader()?).map_err(|e| rename(e, &w)))
+                .await?
+        };
+        if header.kind != Kind::Delta {
+            return Err(Error::invalid(
+                &what,
+                "a native reference where a delta belongs",
+            ));
+        }
+        if !header
+            .original
+            .sha256
+            .eq_ignore_ascii_case(&info.file_sha256)
+        {
+            return Err(Error::invalid(
+                &what,
+                "its metadata and its header name different files",
+            ));
+        }
+        let basis_sha = header.basis.clone().unwrap_or_default();
+        let ref_loc = source.with_key(info.ref_key.clone());
+        let basis = self.native_basis(&ref_loc, &basis_sha).await?;
+        let engines = self.engines().clone();
+        let staging = self.staging().clone();
+        let tools = self.rebuild_tools(&header)?;
+        let (out, sha, len) = blocking(move || {
+            let plain = if header.identical {
+                basis.blob
+            } else {
+                let mut reader = delta.reader()?;
+                container::read_header(&mut reader)?;
+                let mut prefix = [0u8; 16];
+                let n = read_up_to(&mut reader, &mut prefix)?;
+                let head = prefix.get(..n).unwrap_or_default();
+                let engine = engines.for_delta(head).cloned().ok_or_else(|| {
+                    Error::invalid(&what, "its delta is in a format dg does not read")
+                })?;
+                let mut tail = std::io::Cursor::new(head.to_vec()).chain(reader);
+                let mut plain = HashingWriter::new(staging.create()?);
+                let reference = basis.blob.map()?;
+                engine
+                    .decode(&reference, &mut tail, &mut plain, header.plain.size)
+                    .map_err(|e| rename(e, &what))?;
+                let (writer, sha, len) = plain.finish();
+                check(&what, "SHA-256 of the plain form", &header.plain, &sha, len)?;
+                writer.finish()?
+            };
+            finish_from_plain(&plain, &header, tools, out, &what)
+        })
+        .await?;
+        Ok(GetOutcome {
+            blob: out.finish()?,
+            source,
+            served: Served::Delta,
+            size: len,
+            stored_size,
+            sha256: sha,
+        })
+    }
+
+    /// Rebuilds the original file of a native reference object (already in `stored`).
+    pub(crate) async fn rebuild_native_reference(
+        &self,
+        source: Location,
+        stored: BlobRef,
+        out: Box<dyn StagedBlob>,
+    ) -> Result<GetOutcome> {
+        let stored_size = stored.len();
+        let header = {
+            let (s, w) = (stored.clone(), source.to_string());
+            blocking(move || container::read_header(&mut s.reader()?).map_err(|e| rename(e, &w)))
+                .await?
+        };
+        let plain = self.unpack_native_reference(&source, stored).await?;
+        let tools = self.rebuild_tools(&header)?;
+        let what = source.to_string();
+        let (out, sha, len) =
+            blocking(move || finish_from_plain(&plain.blob, &header, tools, out, &what)).await?;
+        Ok(GetOutcome {
+            blob: out.finish()?,
+            source,
+            served: Served::Direct,
+            size: len,
+            stored_size,
+            sha256: sha,
+        })
+    }
+
+    fn rebuild_tools(&self, header: &Header) -> Result<Option<RebuildTools>> {
+        if header.recipe.is_none() {
+            return Ok(None);
+        }
+        let expander = self.expander().cloned().ok_or_else(|| Error::Unsupported {
+            what: "rebuilding a seen-through file in a dg built without see-through support".into(),
+        })?;
+        Ok(Some(RebuildTools {
+            compressor: self.compressor()?.clone(),
+            expander,
+        }))
+    }
+}
+
+struct RebuildTools {
+    compressor: Arc<dyn Compressor>,
+    expander: Arc<dyn Expander>,
+}
+
+/// Writes the original file from its plain form into `out`, checking size and SHA-256.
+fn finish_from_plain(
+    plain: &BlobRef,
+    header: &Header,
+    tools: Option<RebuildTools>,
+    out: Box<dyn StagedBlob>,
+    what: &str,
+) -> Result<(Box<dyn StagedBlob>, String, u64)> {
+    let mut hashing = HashingWriter::new(out);
+    match (&header.recipe, tools) {
+        (Some(packed), Some(tools)) => {
+            let mut recipe = Vec::new();
+            tools
+                .compressor
+                .decompress(&mut &packed[..], &mut recipe, MAX_RECIPE)
+                .map_err(|e| rename(e, what))?;
+            let bytes = plain.map()?;
+            tools
+                .expander
+                .rebuild(&bytes, &recipe, &mut hashing, header.original.size)
+                .map_err(|e| rename(e, what))?;
+        }
+        _ => {
+            let mut reader = plain.reader()?;
+            std::io::copy(&mut reader, &mut hashing)
+                .map_err(|e| Error::io("writing a rebuilt file", e))?;
+        }
+    }
+    hashing
+        .flush()
+        .map_err(|e| Error::io("writing a rebuilt file", e))?;
+    let (out, sha, len) = hashing.finish();
+    check(what, "SHA-256", &header.original, &sha, len)?;
+    Ok((out, sha, len))
+}
+
+fn check(what: &str, check: &'static str, want: &Fingerprint, sha: &str, len: u64) -> Result<()> {
+    if want.size != len {
+        return Err(Error::Corrupt {
+            what: what.to_string(),
+            check: "size",
+            expected: want.size.to_string(),
+            actual: len.to_string(),
+        });
+    }
+    if want.sha256 != sha {
+        return Err(Error::Corrupt {
+            what: what.to_string(),
+            check,
+            expected: want.sha256.clone(),
+            actual: sha.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading a delta", e)),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,310 @@
+//! Uploads in dg's native format: plain forms, compressed references, container deltas.
+
+use std::io::Write;
+
+use dg_ports::{BlobRef, Error, ObjectInfo, PutMode, PutOptions, Result};
+use tracing::{debug, info, warn};
+
+use crate::container::{self, Fingerprint, Header, Kind};
+use crate::digest::HashingWriter;
+use crate::meta::{self, field, FORMAT_NATIVE, NOTE_REFERENCE, NOTE_ZERO_DIFF};
+use crate::put::{Created, PutOutcome, PutRequest, Stored, Upload};
+use crate::reference::LoadedRef;
+use crate::service::{DeltaGlider, Format};
+use crate::transfer::blocking;
+
+/// A file's plain form: its bytes with compression inside undone, and how to redo it.
+pub(crate) struct Plain {
+    pub blob: BlobRef,
+    pub fingerprint: Fingerprint,
+    /// The compressed recipe, when the plain form differs from the file.
+    pub recipe: Option<Vec<u8>>,
+    /// What seeing through did, for the user.
+    pub note: Option<String>,
+}
+
+impl DeltaGlider {
+    /// The plain form of the upload: seen through when an expander recognises it, otherwise the
+    /// file itself. A failed expansion only costs the see-through, never the upload.
+    async fn plain_form(&self, up: &Upload) -> Result<Plain> {
+        let identity = || Plain {
+            blob: up.source.clone(),
+            fingerprint: Fingerprint {
+                size: up.size,
+                sha256: up.sha256.clone(),
+            },
+            recipe: None,
+            note: None,
+        };
+        let Some(expander) = self.expander().cloned() else {
+            return Ok(identity());
+        };
+        let compressor = self.compressor()?.clone();
+        let staging = self.staging().clone();
+        let source = up.source.clone();
+        let expanded = blocking(move || {
+            let input = source.map()?;
+            let mut plain = HashingWriter::new(staging.create()?);
+            let mut recipe = Vec::new();
+            let Some(summary) = expander.expand(&input, &mut plain, &mut recipe)? else {
+                return Ok(None);
+            };
+            plain
+                .flush()
+                .map_err(|e| Error::io("writing a plain form", e))?;
+            let (writer, sha256, size) = plain.finish();
+            let mut packed = Vec::new();
+            compressor.compress(&mut &recipe[..], &mut packed)?;
+            Ok(Some((
+                writer.finish()?,
+                Fingerprint { size, sha256 },
+                packed,
+                summary,
+            )))
+        })
+        .await;
+        match expanded {
+            Ok(Some((blob, fingerprint, recipe, summary))) => {
+                let note = format!(
+                    "seen through {} of {} compressed streams ({} bytes plain, recipe {} bytes){}",
+                    summary.reproduced,
+                    summary.streams,
+                    fingerprint.size,
+                    recipe.len(),
+                    if summary.notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", summary.notes.join("; "))
+                    }
+                );
+                debug!(file = %up.dest, "{note}");
+                Ok(Plain {
+                    blob,
+                    fingerprint,
+                    recipe: Some(recipe),
+                    note: Some(note),
+                })
+            }
+            Ok(None) => Ok(identity()),
+            Err(e) => {
+                warn!(file = %up.dest, error = %e, "could not see through the file; storing its bytes as they are");
+                let mut plain = identity();
+                plain.note = Some(format!(
+                    "see-through failed ({e}); used the bytes as they are"
+                ));
+                Ok(plain)
+            }
+        }
+    }
+
+    fn original(up: &Upload) -> Fingerprint {
+        Fingerprint {
+            size: up.size,
+            sha256: up.sha256.clone(),
+        }
+    }
+
+    /// Stores the file's plain form, compressed, as a native `reference.bin` (create-only),
+    /// plus a zero-diff delta.
+    pub(crate) async fn create_native_reference(
+        &self,
+        up: &mut Upload,
+        request: &PutRequest,
+    ) -> Result<Created> {
+        let _ = request;
+        let compressor = self.compressor()?.clone();
+        let plain = self.plain_form(up).await?;
+        up.notes.extend(plain.note.clone());
+        let header = Header {
+            kind: Kind::Reference,
+            original: Self::original(up),
+            plain: plain.fingerprint.clone(),
+            basis: None,
+            recipe: plain.recipe.clone(),
+            identical: false,
+        };
+        let staging = self.staging().clone();
+        let source = plain.blob.clone();
+        let packed = blocking(move || {
+            let mut out = staging.create()?;
+            out.write_all(&container::encode_header(&header)?)
+                .map_err(|e| Error::io("writing a native reference", e))?;
+            compressor.compress(&mut source.reader()?, &mut out)?;
+            out.finish()
+        })
+        .await?;
+        let ref_loc = up.space.reference();
+        // Check the stored form unpacks to the plain form before anything is written.
+        let unpacked = self
+            .unpack_native_reference(&ref_loc, packed.clone())
+            .await?;
+        if unpacked.sha256 != plain.fingerprint.sha256 {
+            return Err(Error::Corrupt {
+                what: format!("the native reference just made for {}", up.dest),
+                check: "SHA-256 of the plain form",
+                expected: plain.fingerprint.sha256,
+                actual: unpacked.sha256,
+            });
+        }
+        let mut metadata = meta::build([
+            (field::TOOL, self.config().tool.clone()),
+            (field::SOURCE_NAME, up.name.clone()),
+            (field::FILE_SHA256, up.sha256.clone()),
+            (field::CREATED_AT, self.now_iso()),
+            (field::NOTE, NOTE_REFERENCE.to_string()),
+        ]);
+        native_fields(&mut metadata, &plain.fingerprint);
+        let reference_size = packed.len();
+        let put = self
+            .storage()
+            .put(
+                &ref_loc,
+                packed,
+                PutOptions {
+                    metadata,
+                    mode: PutMode::Create,
+                },
+            )
+            .await;
+        match put {
+            Ok(()) => {}
+            Err(Error::AlreadyExists { .. }) => return Ok(Created::LostRace),
+            Err(e) => return Err(e),
+        }
+        info!(reference = %ref_loc, stored = reference_size, size = up.size, "created native reference");
+        let loaded = LoadedRef {
+            blob: unpacked.blob,
+            sha256: unpacked.sha256,
+        };
+        self.offer_to_cache(&loaded).await;
+        self.remember_ref(&loaded);
+        let mut outcome = self.write_identical(up, &plain, true).await?;
+        outcome.reference_size = Some(reference_size);
+        Ok(Created::Done(Box::new(outcome)))
+    }
+
+    /// A delta saying "this file is the reference's original".
+    async fn write_identical(
+        &self,
+        up: &Upload,
+        plain: &Plain,
+        created_reference: bool,
+    ) -> Result<PutOutcome> {
+        let header = Header {
+            kind: Kind::Delta,
+            original: Self::original(up),
+            plain: plain.fingerprint.clone(),
+            basis: Some(plain.fingerprint.sha256.clone()),
+            recipe: plain.recipe.clone(),
+            identical: true,
+        };
+        let bytes = container::encode_header(&header)?;
+        let mut metadata = self.delta_metadata(
+            up,
+            &up.sha256,
+            bytes.len() as u64,
+            "identical",
+            "dg native delta: identical to reference.bin".into(),
+        );
+        metadata.insert(field::NOTE.to_string(), NOTE_ZERO_DIFF.to_string());
+        native_fields(&mut metadata, &plain.fingerprint);
+        let stored = Stored::Delta {
+            engine: "identical",
+            created_reference,
+            format: Format::Native,
+        };
+        let delta = dg_ports::BytesBlob::shared(bytes);
+        self.write_delta(up, delta, metadata, stored).await
+    }
+
+    /// Stores the file as a native delta between plain forms, or whole when that is smaller.
+    pub(crate) async fn put_native_delta(
+        &self,
+        mut up: Upload,
+        reference: &ObjectInfo,
+        request: &PutRequest,
+    ) -> Result<PutOutcome> {
+        let ref_meta = &reference.metadata;
+        let basis_sha = meta::get(ref_meta, field::PLAIN_SHA256).ok_or_else(|| {
+            Error::invalid(
+                &reference.location,
+                "a native reference without dg-plain-sha256",
+            )
+        })?;
+        let ref_original = meta::get(ref_meta, field::FILE_SHA256)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let basis = self.native_basis(&reference.location, basis_sha).await?;
+        let plain = self.plain_form(&up).await?;
+        up.notes.extend(plain.note.clone());
+        if up.sha256 == ref_original {
+            return self.write_identical(&up, &plain, false).await;
+        }
+        let choice = match self.engines().choose(
+            request.engine.as_deref(),
+            basis.blob.len(),
+            plain.fingerprint.size,
+        ) {
+            Ok(c) => c,
+            Err(e) => return self.put_direct(&up, format!("{e}")).await,
+        };
+        up.notes.extend(choice.passed_over.iter().cloned());
+        let header = Header {
+            kind: Kind::Delta,
+            original: Self::original(&up),
+            plain: plain.fingerprint.clone(),
+            basis: Some(basis.sha256.clone()),
+            recipe: plain.recipe.clone(),
+            identical: false,
+        };
+        let head = container::encode_header(&header)?;
+        let budget = self.delta_budget(&up, request, head.len() as u64);
+        let Some(delta) = self
+            .encode_checked(
+                &choice.engine,
+                basis.blob.clone(),
+                plain.blob.clone(),
+                &plain.fingerprint.sha256,
+                budget,
+                &up.dest,
+            )
+            .await?
+        else {
+            return self.put_direct(&up, self.over_ratio_reason(request)).await;
+        };
+        let staging = self.staging().clone();
+        let packed = blocking(move || {
+            let mut out = staging.create()?;
+            let mut body = delta.reader()?;
+            out.write_all(&head)
+                .and_then(|_| std::io::copy(&mut body, &mut out))
+                .map_err(|e| Error::io("writing a native delta", e))?;
+            out.finish()
+        })
+        .await?;
+        let mut metadata = self.delta_metadata(
+            &up,
+            &ref_original,
+            packed.len(),
+            choice.engine.name(),
+            format!(
+                "dg native delta ({} between plain forms)",
+                choice.engine.name()
+            ),
+        );
+        native_fields(&mut metadata, &plain.fingerprint);
+        let stored = Stored::Delta {
+            engine: choice.engine.name(),
+            created_reference: false,
+            format: Format::Native,
+        };
+        self.write_delta(&up, packed, metadata, stored).await
+    }
+}
+
+/// Marks metadata as native and records the plain form.
+fn native_fields(metadata: &mut dg_ports::Metadata, plain: &Fingerprint) {
+    metadata.insert(field::FORMAT.into(), FORMAT_NATIVE.into());
+    metadata.insert(field::PLAIN_SHA256.into(), plain.sha256.clone());
+    metadata.insert(field::PLAIN_SIZE.into(), plain.size.to_string());
+}
