@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 
 use dg_ports::{Compressor, Error, Result};
 
-use super::io::{decode_error, SinkWriter};
+use super::io::{input_error, SinkWriter};
 
 /// Multi-threaded zstd with long-distance matching.
 #[derive(Clone, Debug)]
@@ -58,7 +58,8 @@ impl Compressor for ZstdCompressor {
             .window_log_max(27)
             .map_err(|e| Error::io("starting a zstd decoder", e))?;
         let mut sink = SinkWriter::new(out, max_output);
-        io::copy(&mut decoder, &mut sink).map_err(|e| decode_error("zstd", &sink, e))
+        io::copy(&mut decoder, &mut sink)
+            .map_err(|e| input_error("zstd", "data", "its compressed bytes are damaged", &sink, e))
     }
 }
 

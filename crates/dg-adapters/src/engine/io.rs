@@ -73,17 +73,34 @@ impl<W: Write> Write for SinkWriter<W> {
 /// Maps an error met while decoding: the sink's own failure stays an I/O error (or a limit),
 /// anything else means the delta is bad.
 pub fn decode_error<W>(engine: &str, sink: &SinkWriter<W>, e: io::Error) -> Error {
+    input_error(
+        engine,
+        "delta",
+        "it does not decode against its reference",
+        sink,
+        e,
+    )
+}
+
+/// Like [`decode_error`], naming what was read and why it is bad.
+pub fn input_error<W>(
+    format: &str,
+    what: &str,
+    reason: &str,
+    sink: &SinkWriter<W>,
+    e: io::Error,
+) -> Error {
     if sink.over_limit() {
         Error::LimitExceeded {
-            what: format!("the {engine} delta's output"),
+            what: format!("the {format} {what}'s output"),
             limit: sink.limit,
         }
     } else if sink.failed() {
         Error::io("writing a rebuilt file", e)
     } else {
         Error::InvalidData {
-            what: format!("{engine} delta"),
-            reason: "it does not decode against its reference".into(),
+            what: format!("{format} {what}"),
+            reason: reason.into(),
             source: Some(Box::new(e)),
         }
     }

@@ -8,6 +8,6 @@ mod zstd;
 
 #[cfg(feature = "zstd")]
 pub use self::compress::ZstdCompressor;
-pub use self::io::{decode_error, SinkWriter};
+pub use self::io::{decode_error, input_error, SinkWriter};
 #[cfg(feature = "zstd")]
 pub use self::zstd::ZstdEngine;
