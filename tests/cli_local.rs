@@ -282,3 +282,54 @@ fn botocore_wheels_round_trip_and_shrink() {
         );
     }
 }
+
+#[test]
+fn two_processes_share_one_encrypted_cache() {
+    let env = Env::new();
+    let files = releases(3);
+    for (i, data) in files.iter().enumerate() {
+        let path = env.write(&format!("r{i}.zip"), data);
+        env.ok(&["cp", path.to_str().unwrap(), "s3://releases/cache/"]);
+    }
+    let cache_dir = env.work.join("cache");
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 32 bytes
+    let spawn = |name: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dg"))
+            .args(["cp", &format!("s3://releases/cache/{name}"), out])
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("file://{}", env.store.display()),
+            )
+            .env("DG_CACHE_DIR", &cache_dir)
+            .env("DG_CACHE_ENCRYPTION_KEY", key)
+            .current_dir(&env.work)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("r1.zip", "a.zip").unwrap());
+        let b = s.spawn(|| spawn("r2.zip", "b.zip").unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success() && b.status.success(), "{a:?} {b:?}");
+    assert_eq!(std::fs::read(env.work.join("a.zip")).unwrap(), files[1]);
+    assert_eq!(std::fs::read(env.work.join("b.zip")).unwrap(), files[2]);
+    let entries: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "ref"))
+        .collect();
+    assert_eq!(entries.len(), 1, "one reference cached once");
+    let third = spawn("r0.zip", "c.zip").unwrap();
+    assert!(third.status.success());
+    assert_eq!(std::fs::read(env.work.join("c.zip")).unwrap(), files[0]);
+    let info = Command::new(env!("CARGO_BIN_EXE_dg"))
+        .args(["cache", "info"])
+        .env("DG_CACHE_DIR", &cache_dir)
+        .env("DG_CACHE_ENCRYPTION_KEY", key)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains("entries: 1"),
+        "{info:?}"
+    );
+}

@@ -86,6 +86,78 @@ impl Blob for FileBlob {
     }
 }
 
+/// A blob over an open file handle: it stays readable after its path is deleted or replaced
+/// (cache eviction by another process), or when it never had a path (anonymous temp files).
+#[derive(Debug)]
+pub struct HandleBlob {
+    file: Arc<File>,
+    len: u64,
+}
+
+impl HandleBlob {
+    /// A blob over the first `len` bytes of `file`, which must not be written any more.
+    pub fn shared(file: File, len: u64) -> BlobRef {
+        Arc::new(HandleBlob {
+            file: Arc::new(file),
+            len,
+        })
+    }
+}
+
+/// Reads a shared file handle from its own position, without touching the handle's offset.
+#[derive(Debug)]
+struct PositionalReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for PositionalReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.end.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self
+            .file
+            .read_at(buf.get_mut(..want).unwrap_or_default(), self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Blob for HandleBlob {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn reader(&self) -> Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            PositionalReader {
+                file: self.file.clone(),
+                pos: 0,
+                end: self.len,
+            },
+        )))
+    }
+
+    fn map(&self) -> Result<Mapped> {
+        if self.len == 0 {
+            return Ok(Mapped::new(Vec::new()));
+        }
+        let len = usize::try_from(self.len)
+            .map_err(|_| Error::InvalidInput("blob larger than the address space".into()))?;
+        // SAFETY: the handle's file is never written after the blob was made (cache entries are
+        // replaced by rename, never rewritten in place; anonymous files have no other writer).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&*self.file) }
+            .map_err(|e| Error::io("memory-mapping a cached reference", e))?;
+        Ok(Mapped::new(map))
+    }
+}
+
 /// Applies the permissions of an ordinary new file (`rw-rw-rw-` less the umask, as `open(2)`
 /// with mode 0666 gives) to files users will see: downloads and local-store objects.
 pub(crate) fn user_file(builder: &mut tempfile::Builder<'_, '_>) {

@@ -3,7 +3,7 @@
 //! | port | adapters |
 //! |---|---|
 //! | [`ObjectStorage`](dg_ports::ObjectStorage) | [`MemoryStorage`], [`LocalStorage`] (a directory, metadata in xattrs) |
-//! | [`ReferenceCache`](dg_ports::ReferenceCache) | [`MemoryCache`] |
+//! | [`ReferenceCache`](dg_ports::ReferenceCache) | [`MemoryCache`], [`FsCache`], and [`EncryptedCache`] around either |
 //! | [`Staging`](dg_ports::Staging) | [`DirStaging`], [`MemoryStaging`], and [`DestinationFile`] for downloads |
 //! | [`DiffEngine`](dg_ports::DiffEngine) | [`engine::ZstdEngine`] |
 //! | [`Clock`](dg_ports::Clock) | [`SystemClock`] |
@@ -39,8 +39,8 @@ pub mod engine;
 mod staging;
 pub mod storage;
 
-pub use blob::FileBlob;
-pub use cache::MemoryCache;
+pub use blob::{FileBlob, HandleBlob};
+pub use cache::{EncryptedCache, FsCache, MemoryCache};
 pub use clock::SystemClock;
 pub use staging::{DestinationFile, DirStaging, MemoryStaging};
 pub use storage::{LocalStorage, MemoryStorage};

@@ -88,6 +88,21 @@ in the --summarize total.",
 Exit status 1 when any object fails.")]
     Verify(VerifyArgs),
 
+    /// Show or clear the reference cache.
+    #[command(
+        subcommand,
+        after_help = "The cache keeps references between downloads, encrypted with AES-256-GCM.
+Configure it like Python deltaglider:
+  DG_CACHE_BACKEND=filesystem|memory   (default filesystem)
+  DG_CACHE_ENCRYPTION_KEY=KEY          base64 of 32 bytes (`openssl rand -base64 32`): one cache
+                                       shared between runs; without it each run has a private
+                                       cache, deleted at exit
+  DG_CACHE_DIR=DIR                     where (default ~/.cache/dg/references)
+  DG_CACHE_MAX_SIZE_MB=N               size cap of the filesystem cache (default 2048)
+  DG_CACHE_MEMORY_SIZE_MB=N            size of the memory cache (default 100)"
+    )]
+    Cache(CacheCommand),
+
     /// Make a bucket.
     Mb(BucketArgs),
 
@@ -161,4 +176,12 @@ pub struct VerifyArgs {
 pub struct BucketArgs {
     /// s3://BUCKET
     pub bucket: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is, how it is protected, how full it is.
+    Info,
+    /// Delete every entry of the shared cache.
+    Clear,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use dg_adapters::{
     engine::{ZstdCompressor, ZstdEngine},
-    DirStaging, LocalStorage, MemoryCache, SystemClock,
+    DirStaging, LocalStorage, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Ports};
 use dg_ports::{Buckets, ObjectStorage, Staging};
@@ -19,6 +19,8 @@ pub struct Context {
     pub buckets: Arc<dyn Buckets>,
     pub staging: Arc<dyn Staging>,
     pub quiet: bool,
+    /// Keeps a per-run cache directory alive until the command ends.
+    pub _cache: crate::cache::CacheSetup,
 }
 
 /// The storage a `--endpoint-url` names.
@@ -42,16 +44,6 @@ fn storage(endpoint: Option<&str>) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Bu
     bail!("`{endpoint}` is not an endpoint dg understands (expected file:///DIR)");
 }
 
-fn env_u64(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
 impl Context {
     /// Builds the service for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
@@ -62,10 +54,10 @@ impl Context {
         }
         .context("preparing a temp directory (set DG_TMPDIR to choose one)")?;
         let staging: Arc<dyn Staging> = Arc::new(staging);
-        let cache_mb = env_u64("DG_CACHE_MEMORY_SIZE_MB", 100)?;
+        let cache = crate::cache::from_env()?;
         let ports = Ports {
             storage,
-            cache: Arc::new(MemoryCache::new(cache_mb << 20)),
+            cache: cache.cache.clone(),
             staging: staging.clone(),
             engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
             clock: Arc::new(SystemClock),
@@ -77,6 +69,7 @@ impl Context {
             buckets,
             staging,
             quiet: global.quiet,
+            _cache: cache,
         })
     }
 }

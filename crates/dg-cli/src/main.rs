@@ -2,6 +2,7 @@
 //! to an exit code (0 success, 1 failure, 2 usage error).
 
 mod args;
+mod cache;
 mod commands;
 mod context;
 mod format;
@@ -35,6 +36,9 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
+    if let Command::Cache(c) = &cli.command {
+        return commands::cache::run(&cache::from_env()?, c);
+    }
     let ctx = Context::new(&cli.global)?;
     let work = async {
         match &cli.command {
@@ -44,6 +48,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Verify(a) => commands::verify::run(&ctx, a).await,
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
+            Command::Cache(_) => Ok(()),
         }
     };
     // Ctrl-C drops the work future: temp files are removed, nothing half-written stays visible.

@@ -1,9 +1,11 @@
 //! Object-storage adapters: in memory, a local directory, and (with the `s3` feature) S3.
 
+mod counting;
 mod listing;
 mod local;
 mod memory;
 
+pub use counting::CountingStorage;
 pub use listing::paginate;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod buckets;
+pub mod cache;
 pub mod cp;
 pub mod ls;
 pub mod rm;
