@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use dg_adapters::{conformance, engine::ZstdEngine, LocalStorage, MemoryCache, MemoryStorage};
+use dg_adapters::engine::{VcdiffEngine, ZstdEngine};
+use dg_adapters::{conformance, LocalStorage, MemoryCache, MemoryStorage};
 use dg_ports::{Buckets, Error};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,6 +87,15 @@ async fn memory_cache_conforms() {
 #[test]
 fn zstd_engine_conforms() {
     conformance::engine::run(&ZstdEngine::default());
+}
+
+#[test]
+fn vcdiff_engine_conforms() {
+    conformance::engine::run(&VcdiffEngine::default());
+    conformance::engine::run(&VcdiffEngine {
+        lzma: false,
+        ..VcdiffEngine::default()
+    });
 }
 
 #[tokio::test]

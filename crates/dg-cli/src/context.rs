@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use dg_adapters::{
-    engine::{ZstdCompressor, ZstdEngine},
+    engine::{VcdiffEngine, ZstdCompressor, ZstdEngine},
     DirStaging, LocalStorage, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Ports};
@@ -59,7 +59,10 @@ impl Context {
             storage,
             cache: cache.cache.clone(),
             staging: staging.clone(),
-            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
+            engines: EngineSet::new(vec![
+                Arc::new(VcdiffEngine::default()),
+                Arc::new(ZstdEngine::default()),
+            ]),
             clock: Arc::new(SystemClock),
             compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: None,

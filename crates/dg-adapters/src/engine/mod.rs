@@ -3,11 +3,14 @@
 #[cfg(feature = "zstd")]
 mod compress;
 mod io;
+pub mod vcdiff;
+mod vcdiff_engine;
 #[cfg(feature = "zstd")]
 mod zstd;
 
 #[cfg(feature = "zstd")]
 pub use self::compress::ZstdCompressor;
 pub use self::io::{decode_error, input_error, SinkWriter};
+pub use self::vcdiff_engine::VcdiffEngine;
 #[cfg(feature = "zstd")]
 pub use self::zstd::ZstdEngine;
