@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dg_adapters::engine::{VcdiffEngine, ZstdEngine};
+use dg_adapters::engine::{RsyncEngine, VcdiffEngine, ZstdEngine};
 use dg_adapters::{conformance, LocalStorage, MemoryCache, MemoryStorage};
 use dg_ports::{Buckets, Error};
 
@@ -87,6 +87,11 @@ async fn memory_cache_conforms() {
 #[test]
 fn zstd_engine_conforms() {
     conformance::engine::run(&ZstdEngine::default());
+}
+
+#[test]
+fn rsync_engine_conforms() {
+    conformance::engine::run(&RsyncEngine::default());
 }
 
 #[test]

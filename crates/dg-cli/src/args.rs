@@ -88,6 +88,26 @@ in the --summarize total.",
 Exit status 1 when any object fails.")]
     Verify(VerifyArgs),
 
+    /// Encode or decode a delta between two local files with any engine.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  dg delta encode app-1.0.zip app-1.1.zip app-1.1.vcdiff             # VCDIFF, `xdelta3 -d` reads it
+  dg delta encode --engine zstd app-1.0.zip app-1.1.zip app.zst     # `zstd -d --patch-from` reads it
+  dg delta decode app-1.0.zip app-1.1.vcdiff rebuilt.zip            # the format is read from the delta"
+    )]
+    Delta(DeltaCommand),
+
+    /// librsync-compatible signature, delta and patch on local files (like `rdiff`).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  dg rsync signature old.img old.sig     # = rdiff signature -H md4 -R rollsum -b 2048 -S 8
+  dg rsync delta old.sig new.img new.rsdelta
+  dg rsync patch old.img new.rsdelta rebuilt.img"
+    )]
+    Rsync(RsyncCommand),
+
     /// Show or clear the reference cache.
     #[command(
         subcommand,
@@ -184,4 +204,50 @@ pub enum CacheCommand {
     Info,
     /// Delete every entry of the shared cache.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeltaCommand {
+    /// Write DELTA, the difference of TARGET against REFERENCE.
+    Encode {
+        /// vcdiff (xdelta3-compatible), zstd (--patch-from) or rsync (librsync).
+        #[arg(long, default_value = "vcdiff")]
+        engine: String,
+        reference: std::path::PathBuf,
+        target: std::path::PathBuf,
+        delta: std::path::PathBuf,
+    },
+    /// Rebuild OUT from REFERENCE and DELTA.
+    Decode {
+        reference: std::path::PathBuf,
+        delta: std::path::PathBuf,
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RsyncCommand {
+    /// Write the MD4 signature of BASIS.
+    Signature {
+        /// Block length in bytes.
+        #[arg(short = 'b', long, default_value_t = 2048)]
+        block_size: u32,
+        /// Bytes of strong hash per block (1-16).
+        #[arg(short = 'S', long, default_value_t = 8)]
+        strong_len: u32,
+        basis: std::path::PathBuf,
+        signature: std::path::PathBuf,
+    },
+    /// Write the delta from the file behind SIGNATURE to NEW.
+    Delta {
+        signature: std::path::PathBuf,
+        new: std::path::PathBuf,
+        delta: std::path::PathBuf,
+    },
+    /// Rebuild OUT from BASIS and DELTA.
+    Patch {
+        basis: std::path::PathBuf,
+        delta: std::path::PathBuf,
+        out: std::path::PathBuf,
+    },
 }

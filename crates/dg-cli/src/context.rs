@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use dg_adapters::{
-    engine::{VcdiffEngine, ZstdCompressor, ZstdEngine},
+    engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
     DirStaging, LocalStorage, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Ports};
@@ -44,6 +44,15 @@ fn storage(endpoint: Option<&str>) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Bu
     bail!("`{endpoint}` is not an endpoint dg understands (expected file:///DIR)");
 }
 
+/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first.
+pub fn engines() -> EngineSet {
+    EngineSet::new(vec![
+        Arc::new(VcdiffEngine::default()),
+        Arc::new(ZstdEngine::default()),
+        Arc::new(RsyncEngine::default()),
+    ])
+}
+
 impl Context {
     /// Builds the service for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
@@ -59,10 +68,7 @@ impl Context {
             storage,
             cache: cache.cache.clone(),
             staging: staging.clone(),
-            engines: EngineSet::new(vec![
-                Arc::new(VcdiffEngine::default()),
-                Arc::new(ZstdEngine::default()),
-            ]),
+            engines: engines(),
             clock: Arc::new(SystemClock),
             compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: None,

@@ -36,8 +36,11 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
-    if let Command::Cache(c) = &cli.command {
-        return commands::cache::run(&cache::from_env()?, c);
+    match &cli.command {
+        Command::Cache(c) => return commands::cache::run(&cache::from_env()?, c),
+        Command::Delta(c) => return commands::codec::delta(c, cli.global.quiet),
+        Command::Rsync(c) => return commands::codec::rsync(c, cli.global.quiet),
+        _ => {}
     }
     let ctx = Context::new(&cli.global)?;
     let work = async {
@@ -48,7 +51,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Verify(a) => commands::verify::run(&ctx, a).await,
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
-            Command::Cache(_) => Ok(()),
+            Command::Cache(_) | Command::Delta(_) | Command::Rsync(_) => Ok(()),
         }
     };
     // Ctrl-C drops the work future: temp files are removed, nothing half-written stays visible.

@@ -3,6 +3,7 @@
 #[cfg(feature = "zstd")]
 mod compress;
 mod io;
+pub mod rsync;
 pub mod vcdiff;
 mod vcdiff_engine;
 #[cfg(feature = "zstd")]
@@ -11,6 +12,7 @@ mod zstd;
 #[cfg(feature = "zstd")]
 pub use self::compress::ZstdCompressor;
 pub use self::io::{decode_error, input_error, SinkWriter};
+pub use self::rsync::RsyncEngine;
 pub use self::vcdiff_engine::VcdiffEngine;
 #[cfg(feature = "zstd")]
 pub use self::zstd::ZstdEngine;

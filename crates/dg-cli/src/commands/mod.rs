@@ -2,6 +2,7 @@
 
 pub mod buckets;
 pub mod cache;
+pub mod codec;
 pub mod cp;
 pub mod ls;
 pub mod rm;
