@@ -1,0 +1,164 @@
+//! Tree copy benchmark: a generated tree (10,000 small files + 4 large ones) copied by
+//! `cp -r`, `cp -a`, `rsync -a` and eacopy's `copytree`, then through an eacopy server on
+//! 127.0.0.1 (first copy, then an unchanged second copy).
+//!
+//! `cargo bench -p eacopy --bench tree_copy`. Set `EACOPY_BENCH_DIR` to choose the file
+//! system (default: the system temp dir), `EACOPY_BENCH_RUNS` for the runs per tool
+//! (default 3; the median is reported).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SMALL: usize = 10_000;
+const LARGE: usize = 4;
+const LARGE_SIZE: usize = 64 << 20;
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn generate(src: &Path) -> u64 {
+    let mut total = 0;
+    for i in 0..SMALL {
+        let dir = src.join(format!("m{:02}/s{:02}", i % 20, (i / 20) % 25));
+        fs::create_dir_all(&dir).unwrap();
+        let len = 512 + (i * 7919) % 16_384; // 0.5–16.5 KiB
+        fs::write(dir.join(format!("f{i:05}.dat")), noise(i as u64, len)).unwrap();
+        total += len as u64;
+    }
+    for i in 0..LARGE {
+        fs::write(
+            src.join(format!("large{i}.bin")),
+            noise(1_000_000 + i as u64, LARGE_SIZE),
+        )
+        .unwrap();
+        total += LARGE_SIZE as u64;
+    }
+    total
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time_runs(runs: usize, out: &Path, mut run: impl FnMut(&Path)) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let _ = fs::remove_dir_all(out);
+        sync();
+        let t = Instant::now();
+        run(out);
+        times.push(t.elapsed());
+    }
+    let _ = fs::remove_dir_all(out);
+    median(times)
+}
+
+fn sync() {
+    let _ = Command::new("sync").status();
+}
+
+fn tool(name: &str, args: &[&str]) -> impl FnMut(&Path) {
+    let (name, args): (String, Vec<String>) =
+        (name.into(), args.iter().map(|s| s.to_string()).collect());
+    move |out: &Path| {
+        let mut cmd = Command::new(&name);
+        for a in &args {
+            cmd.arg(a.replace("{OUT}", &out.display().to_string()));
+        }
+        let st = cmd.status().unwrap();
+        assert!(st.success(), "{name} failed");
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list
+    }
+    let base = std::env::var_os("EACOPY_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let runs: usize = std::env::var("EACOPY_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let work = tempfile::tempdir_in(&base).unwrap();
+    let src = work.path().join("src");
+    let out = work.path().join("out");
+    let total = generate(&src);
+    sync();
+    let src_s = src.display().to_string();
+    println!(
+        "tree: {SMALL} small files + {LARGE} × {} MiB = {:.1} MiB in {}",
+        LARGE_SIZE >> 20,
+        total as f64 / 1048576.0,
+        base.display()
+    );
+    println!("{runs} runs each, median, warm page cache, no fsync");
+
+    let has = |t: &str| Command::new(t).arg("--version").output().is_ok();
+    let mut rows: Vec<(String, Duration)> = Vec::new();
+    rows.push((
+        "cp -r".into(),
+        time_runs(runs, &out, tool("cp", &["-r", &src_s, "{OUT}"])),
+    ));
+    rows.push((
+        "cp -a".into(),
+        time_runs(runs, &out, tool("cp", &["-a", &src_s, "{OUT}"])),
+    ));
+    if has("rsync") {
+        rows.push((
+            "rsync -a".into(),
+            time_runs(
+                runs,
+                &out,
+                tool("rsync", &["-a", &format!("{src_s}/"), "{OUT}/"]),
+            ),
+        ));
+    } else {
+        println!("rsync not installed: `apt-get install rsync` to compare");
+    }
+    for threads in [1, 2, 4, 8] {
+        let cfg = eacopy::Config::new().thread_count(threads);
+        let d = time_runs(runs, &out, |o| {
+            eacopy::copytree(&src, o, &cfg).unwrap();
+        });
+        rows.push((format!("eacopy copytree -j{threads} (mode+times)"), d));
+    }
+
+    // Through a server on loopback: a first copy, then the same tree again.
+    let root = work.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let token = eacopy::Token::new(b"benchmark-token-0123456789".to_vec()).unwrap();
+    let mut server = eacopy::Server::new(&root, token.clone()).bind("127.0.0.1:0".parse().unwrap());
+    let addr = server.start().unwrap();
+    let cfg = eacopy::Config::new().thread_count(4).compression_level(1);
+    let t = Instant::now();
+    let first = eacopy::copy_with_server(&src, &format!("{addr}/t"), &token, &cfg).unwrap();
+    rows.push(("server, first copy (zstd 1, 4 conns)".into(), t.elapsed()));
+    let t = Instant::now();
+    let second = eacopy::copy_with_server(&src, &format!("{addr}/t"), &token, &cfg).unwrap();
+    rows.push(("server, unchanged second copy".into(), t.elapsed()));
+    server.stop().unwrap();
+
+    println!("\n| tool | time (s) | MiB/s |\n|---|---:|---:|");
+    for (name, d) in &rows {
+        println!(
+            "| {name} | {:.3} | {:.0} |",
+            d.as_secs_f64(),
+            total as f64 / 1048576.0 / d.as_secs_f64()
+        );
+    }
+    println!("\nserver first copy: {first}\nserver second copy: {second}");
+}

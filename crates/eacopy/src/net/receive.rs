@@ -1,0 +1,142 @@
+//! The server receiving one file: the rsync signature of its old version, then the whole file
+//! or a delta, decoded within bounds into a temporary file that is checked and renamed.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use fast_rsync::{Signature, SignatureOptions};
+
+use super::conn::Conn;
+use super::frame::Kind;
+use super::msg::{self, Encoding, Entry, OfferReply};
+use super::store::{HashingWriter, Store};
+use crate::hash::Hash;
+use crate::mapped;
+use crate::{Error, Result};
+
+/// Largest decoded delta accepted (deltas larger than the file make no sense anyway).
+const MAX_DELTA: u64 = 1 << 30;
+
+/// Signature block size for a file of `len` bytes: about √len, 1–64 KiB.
+pub(crate) fn block_size(len: u64) -> u32 {
+    let root = (len as f64).sqrt() as u64;
+    root.next_power_of_two().clamp(1 << 10, 64 << 10) as u32
+}
+
+/// Receives the offered file `e` into `full`; returns how it came. `Ok(Err(reason))` is a
+/// failure of this file with the connection still in step; `Err` closes the connection.
+pub(crate) fn receive(
+    conn: &mut Conn,
+    store: &Store,
+    e: &Entry,
+    hash: &Hash,
+    full: &Path,
+    old: Option<&Path>,
+) -> Result<Result<Encoding, String>> {
+    // An unreadable old version: ask for the whole file.
+    let base = old.map(open_old).transpose().unwrap_or_default();
+    if let Some(bytes) = &base {
+        conn.send(Kind::OfferReply, &[OfferReply::SendDelta as u8])?;
+        let sig = Signature::calculate(
+            bytes,
+            SignatureOptions {
+                block_size: block_size(bytes.len() as u64),
+                crypto_hash_size: 8,
+            },
+        );
+        let peer = conn.peer.clone();
+        let mut w = conn.data_writer();
+        io::Write::write_all(&mut w, sig.serialized())
+            .map_err(|err| Error::Network { peer, source: err })?;
+        w.finish()?;
+    } else {
+        conn.send_now(Kind::OfferReply, &[OfferReply::SendFull as u8])?;
+    }
+    let (encoding, raw_len) =
+        msg::decode_file_header(&conn.expect(Kind::FileHeader)?, &conn.peer.clone())?;
+    let (tmp, file) = match store.create_temp(full) {
+        Ok(t) => t,
+        Err(err) => {
+            conn.data_reader(u64::MAX).drain()?;
+            return Ok(Err(format!("cannot create a temporary file: {err}")));
+        }
+    };
+    let mut out = HashingWriter::new(file);
+    let size_limit = e.size.saturating_add(1);
+    // Compressed input may be a little larger than the file; deltas are bounded separately.
+    let wire_limit = e.size.saturating_add(e.size / 8).saturating_add(1 << 20);
+    let outcome: io::Result<()> = match (encoding, &base) {
+        (Encoding::Raw, _) => {
+            let mut r = conn.data_reader(wire_limit);
+            io::copy(&mut (&mut r).take(size_limit), &mut out).map(|_| ())
+        }
+        (Encoding::Zstd, _) => {
+            let mut r = conn.data_reader(wire_limit);
+            zstd::stream::read::Decoder::new(&mut r)
+                .and_then(|mut d| io::copy(&mut (&mut d).take(size_limit), &mut out).map(|_| ()))
+        }
+        (Encoding::DeltaZstd, Some(bytes))
+            if raw_len <= MAX_DELTA.min(e.size.saturating_mul(2).saturating_add(1 << 20)) =>
+        {
+            match conn.data_reader(wire_limit).into_vec() {
+                Ok(compressed) => apply_delta(bytes, &compressed, raw_len, e.size, &mut out),
+                Err(err) => Err(io::Error::other(err)),
+            }
+        }
+        (Encoding::DeltaZstd, _) => {
+            conn.expect_stream();
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "delta refused: no base, or larger than allowed",
+            ))
+        }
+    };
+    if conn.broken {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Protocol {
+            peer: conn.peer.clone(),
+            what: "stream broken while receiving a file".into(),
+        });
+    }
+    // Whatever stopped the decoder (end of data, a size bound, a write error), read on to `End`.
+    conn.skip_stream()?;
+    let result = outcome.and_then(|()| out.finish());
+    Ok(match result {
+        Ok(got) => store.commit(&tmp, full, e, hash, got).map(|()| encoding),
+        Err(err) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(err.to_string())
+        }
+    })
+}
+
+/// Decompresses a delta (at most `raw_len` bytes) and applies it to `base` (at most `size` bytes out).
+fn apply_delta(
+    base: &[u8],
+    compressed: &[u8],
+    raw_len: u64,
+    size: u64,
+    out: &mut HashingWriter,
+) -> io::Result<()> {
+    let mut delta = Vec::new();
+    zstd::stream::read::Decoder::new(compressed)?
+        .take(raw_len.saturating_add(1))
+        .read_to_end(&mut delta)?;
+    fast_rsync::apply_limited(base, &delta, out, size as usize).map_err(|err| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("delta does not apply: {err}"),
+        )
+    })
+}
+
+/// Opens the old version without following a symlink swapped in since the path check.
+fn open_old(path: &Path) -> io::Result<mapped::Bytes> {
+    let f = File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    mapped::load(&f)
+}

@@ -1,0 +1,345 @@
+//! The copy server: accepts authenticated connections and answers queries and offers,
+//! writing only under its root.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::auth::{nonce, Token};
+use super::conn::Conn;
+use super::frame::Kind;
+use super::msg::{self, OfferReply};
+use super::receive;
+use super::stats::TransferStats;
+use super::store::{Plan, Store};
+use super::wire::Dec;
+use crate::{Error, Result};
+
+/// The port EACopy's server listens on.
+pub const DEFAULT_PORT: u16 = 31337;
+/// Most connections served at once; more are refused.
+const MAX_CONNECTIONS: usize = 64;
+
+/// A copy server for one root directory. Start it, copy to it with
+/// [`copy_with_server`](crate::copy_with_server), read its [`stats`](Server::stats), stop it.
+#[derive(Debug)]
+pub struct Server {
+    root: PathBuf,
+    bind: SocketAddr,
+    token: Token,
+    timeout: Duration,
+    running: Option<Running>,
+    last_stats: TransferStats,
+}
+
+#[derive(Debug)]
+struct Running {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Store,
+    token: Token,
+    timeout: Duration,
+    stop: AtomicBool,
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Server {
+    /// A server for `root`, listening on all interfaces at [`DEFAULT_PORT`] once started.
+    pub fn new(root: impl Into<PathBuf>, token: Token) -> Server {
+        Server {
+            root: root.into(),
+            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
+            token,
+            timeout: Duration::from_secs(300),
+            running: None,
+            last_stats: TransferStats::default(),
+        }
+    }
+
+    /// Listens on `addr` instead (port 0 picks a free port; see [`Server::local_addr`]).
+    pub fn bind(mut self, addr: SocketAddr) -> Server {
+        self.bind = addr;
+        self
+    }
+
+    /// How long a connection may stay silent before it is closed (default 300 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Server {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Opens the root, binds and starts accepting; returns the address listened on.
+    pub fn start(&mut self) -> Result<SocketAddr> {
+        if let Some(r) = &self.running {
+            return Ok(r.addr);
+        }
+        let store = Store::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let listener = TcpListener::bind(self.bind).map_err(|e| Error::Connect {
+            addr: self.bind.to_string(),
+            source: e,
+        })?;
+        let addr = listener.local_addr().map_err(|e| Error::Connect {
+            addr: self.bind.to_string(),
+            source: e,
+        })?;
+        let shared = Arc::new(Shared {
+            store,
+            token: self.token.clone(),
+            timeout: self.timeout,
+            stop: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            live: Mutex::new(HashMap::new()),
+        });
+        let s = shared.clone();
+        let accept = std::thread::Builder::new()
+            .name("eacopy-accept".into())
+            .spawn(move || accept_loop(listener, s))
+            .map_err(|e| Error::io(&self.root, e))?;
+        tracing::info!(%addr, root = %shared.store.root.display(), "eacopy server listening");
+        self.running = Some(Running {
+            addr,
+            shared,
+            accept,
+        });
+        Ok(addr)
+    }
+
+    /// Stops accepting, closes open connections, saves the content index.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(r) = self.running.take() else {
+            return Ok(());
+        };
+        r.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept with a connection of our own.
+        let wake = if r.addr.ip().is_unspecified() {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, r.addr.port()))
+        } else {
+            r.addr
+        };
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let _ = r.accept.join();
+        for s in lock(&r.shared.live).values() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lock(&r.shared.live).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.last_stats = r.shared.store.stats.snapshot();
+        r.shared
+            .store
+            .save_index()
+            .map_err(|e| Error::io(&self.root, e))
+    }
+
+    /// Whether the server accepts connections.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The address listened on, while running.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().map(|r| r.addr)
+    }
+
+    /// What the server did so far (the totals of the last run once stopped).
+    pub fn stats(&self) -> TransferStats {
+        self.running.as_ref().map_or_else(
+            || self.last_stats.clone(),
+            |r| r.shared.store.stats.snapshot(),
+        )
+    }
+
+    /// Blocks until the server is stopped from another thread, or forever (for the CLI).
+    pub fn wait(&self) {
+        while let Some(r) = &self.running {
+            if r.accept.is_finished() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        if lock(&shared.live).len() >= MAX_CONNECTIONS {
+            tracing::warn!("connection refused: {MAX_CONNECTIONS} already open");
+            continue;
+        }
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(clone) = stream.try_clone() {
+            lock(&shared.live).insert(id, clone);
+        }
+        let s = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("eacopy-conn-{id}"))
+            .spawn(move || {
+                if let Err(e) = serve(stream, &s) {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                lock(&s.live).remove(&id);
+            });
+        if spawned.is_err() {
+            lock(&shared.live).remove(&id);
+        }
+    }
+}
+
+/// One connection: handshake, then queries and offers until `Bye`.
+fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
+    let mut conn = Conn::new(stream, shared.timeout)?;
+    let result = serve_conn(&mut conn, shared);
+    let received = conn.received;
+    shared.store.stats.bump(|s| {
+        s.wire_bytes += received;
+        if matches!(result, Err(Error::Protocol { .. })) {
+            s.protocol_errors += 1;
+        }
+    });
+    if let Err(e) = &result {
+        if !matches!(e, Error::Network { .. } | Error::AuthFailed { .. }) {
+            conn.send_error(&e.to_string());
+        }
+    }
+    result
+}
+
+fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
+    let server_nonce = nonce()?;
+    conn.send_now(Kind::Hello, &server_nonce)?;
+    let auth = conn.expect(Kind::Auth)?;
+    let peer = conn.peer.clone();
+    let mut d = Dec::new(&auth, &peer);
+    let client_nonce = d.hash()?;
+    let proof = d.hash()?;
+    d.end()?;
+    if !shared
+        .token
+        .verify_client(&server_nonce, &client_nonce, &proof)
+    {
+        shared.store.stats.bump(|s| s.auth_failures += 1);
+        conn.send_error("authentication failed: wrong token");
+        return Err(Error::AuthFailed { peer });
+    }
+    conn.send_now(
+        Kind::AuthOk,
+        &shared.token.server_proof(&server_nonce, &client_nonce)?,
+    )?;
+
+    let store = &shared.store;
+    loop {
+        let (kind, payload) = match conn.recv() {
+            Ok(f) => f,
+            Err(Error::Network { source, .. })
+                if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        match kind {
+            Kind::Query => {
+                let entries = msg::decode_query(&payload, &peer)?;
+                let statuses: Vec<_> = entries.iter().map(|e| store.status(e)).collect();
+                store.stats.bump(|s| {
+                    for (e, st) in entries.iter().zip(&statuses) {
+                        match st {
+                            msg::Status::Have if e.is_dir => s.dirs += 1,
+                            msg::Status::Have => {
+                                s.files_skipped += 1;
+                                s.bytes_skipped += e.size;
+                            }
+                            msg::Status::Refused(_) => s.files_failed += 1,
+                            _ => {}
+                        }
+                    }
+                });
+                conn.send_now(Kind::QueryReply, &msg::encode_statuses(&statuses))?;
+            }
+            Kind::Offer => offer(conn, store, &payload)?,
+            Kind::Bye => return Ok(()),
+            other => {
+                return Err(Error::Protocol {
+                    peer,
+                    what: format!("unexpected {other:?} frame"),
+                });
+            }
+        }
+    }
+}
+
+fn offer(conn: &mut Conn, store: &Store, payload: &[u8]) -> Result<()> {
+    let (e, hash) = msg::decode_offer(payload, &conn.peer.clone())?;
+    let plan = match store.plan(&e, &hash) {
+        Ok(p) => p,
+        Err(reason) => {
+            store.stats.bump(|s| s.files_failed += 1);
+            return conn.send_now(Kind::Done, &msg::encode_done(Some(&reason)));
+        }
+    };
+    match plan {
+        Plan::Linked => {
+            store.stats.bump(|s| {
+                s.files_linked += 1;
+                s.bytes_linked += e.size;
+            });
+            conn.send_now(Kind::OfferReply, &[OfferReply::Linked as u8])
+        }
+        Plan::Skipped => {
+            store.stats.bump(|s| {
+                s.files_skipped += 1;
+                s.bytes_skipped += e.size;
+            });
+            conn.send_now(Kind::OfferReply, &[OfferReply::Skipped as u8])
+        }
+        Plan::Receive { full, old } => {
+            let before = conn.received;
+            let old = old.as_deref();
+            let outcome = receive::receive(conn, store, &e, &hash, &full, old)?;
+            let wire = conn.received - before;
+            store.stats.bump(|s| match &outcome {
+                Err(_) => s.files_failed += 1,
+                Ok(msg::Encoding::DeltaZstd) => {
+                    s.files_delta += 1;
+                    s.bytes_delta += e.size;
+                    s.delta_bytes_sent += wire;
+                    s.file_bytes_sent += wire;
+                }
+                Ok(_) => {
+                    s.files_copied += 1;
+                    s.bytes_copied += e.size;
+                    s.file_bytes_sent += wire;
+                }
+            });
+            conn.send_now(
+                Kind::Done,
+                &msg::encode_done(outcome.as_ref().err().map(String::as_str)),
+            )
+        }
+    }
+}
