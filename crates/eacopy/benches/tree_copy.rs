@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p eacopy --bench tree_copy`. Set `EACOPY_BENCH_DIR` to choose the file
 //! system (default: the system temp dir), `EACOPY_BENCH_RUNS` for the runs per tool
-//! (default 3; the median is reported).
+//! (default 5; the median is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
@@ -54,17 +54,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn time_runs(runs: usize, out: &Path, mut run: impl FnMut(&Path)) -> Duration {
-    let mut times = Vec::new();
+/// One contender: a name and a copy into the given (absent) directory.
+type Run<'a> = (String, Box<dyn FnMut(&Path) + 'a>);
+
+/// Runs every contender once per round, rounds interleaved so that a busy moment of the
+/// machine hits all of them alike; returns each one's median.
+fn race(runs: usize, out: &Path, contenders: &mut [Run<'_>]) -> Vec<(String, Duration)> {
+    let mut times = vec![Vec::new(); contenders.len()];
     for _ in 0..runs {
-        let _ = fs::remove_dir_all(out);
-        sync();
-        let t = Instant::now();
-        run(out);
-        times.push(t.elapsed());
+        for (i, (_, run)) in contenders.iter_mut().enumerate() {
+            let _ = fs::remove_dir_all(out);
+            sync();
+            let t = Instant::now();
+            run(out);
+            times[i].push(t.elapsed());
+        }
     }
     let _ = fs::remove_dir_all(out);
-    median(times)
+    contenders
+        .iter()
+        .zip(times)
+        .map(|((name, _), t)| (name.clone(), median(t)))
+        .collect()
 }
 
 fn sync() {
@@ -92,7 +103,7 @@ fn main() {
     let runs: usize = std::env::var("EACOPY_BENCH_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let work = tempfile::tempdir_in(&base).unwrap();
     let src = work.path().join("src");
     let out = work.path().join("out");
@@ -105,37 +116,42 @@ fn main() {
         total as f64 / 1048576.0,
         base.display()
     );
-    println!("{runs} runs each, median, warm page cache, no fsync");
+    println!(
+        "{runs} interleaved runs each, median; warm page cache, no fsync; `sync` before each run"
+    );
 
     let has = |t: &str| Command::new(t).arg("--version").output().is_ok();
-    let mut rows: Vec<(String, Duration)> = Vec::new();
-    rows.push((
-        "cp -r".into(),
-        time_runs(runs, &out, tool("cp", &["-r", &src_s, "{OUT}"])),
-    ));
-    rows.push((
-        "cp -a".into(),
-        time_runs(runs, &out, tool("cp", &["-a", &src_s, "{OUT}"])),
-    ));
+    let mut contenders: Vec<Run<'_>> = vec![
+        (
+            "cp -r".into(),
+            Box::new(tool("cp", &["-r", &src_s, "{OUT}"])),
+        ),
+        (
+            "cp -a".into(),
+            Box::new(tool("cp", &["-a", &src_s, "{OUT}"])),
+        ),
+    ];
     if has("rsync") {
-        rows.push((
+        let from = format!("{src_s}/");
+        contenders.push((
             "rsync -a".into(),
-            time_runs(
-                runs,
-                &out,
-                tool("rsync", &["-a", &format!("{src_s}/"), "{OUT}/"]),
-            ),
+            Box::new(tool("rsync", &["-a", &from, "{OUT}/"])),
         ));
     } else {
         println!("rsync not installed: `apt-get install rsync` to compare");
     }
     for threads in [1, 2, 4, 8] {
         let cfg = eacopy::Config::new().thread_count(threads);
-        let d = time_runs(runs, &out, |o| {
-            eacopy::copytree(&src, o, &cfg).unwrap();
-        });
-        rows.push((format!("eacopy copytree -j{threads} (mode+times)"), d));
+        let src = &src;
+        contenders.push((
+            format!("eacopy copytree -j{threads} (mode+times)"),
+            Box::new(move |o: &Path| {
+                eacopy::copytree(src, o, &cfg).unwrap();
+            }),
+        ));
     }
+    let mut rows = race(runs, &out, &mut contenders);
+    drop(contenders);
 
     // Through a server on loopback: a first copy, then the same tree again.
     let root = work.path().join("root");

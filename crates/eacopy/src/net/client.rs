@@ -24,8 +24,10 @@ use crate::report::Tracker;
 use crate::walk::walk;
 use crate::{mapped, Config, Error, ErrorStrategy, Result};
 
-/// Entries per query.
+/// Most entries per query (small trees use smaller batches so every connection gets work).
 const BATCH: usize = 256;
+/// Largest delta built in memory; a file whose delta would be larger goes whole.
+const MAX_DELTA: usize = 256 << 20;
 /// Largest signature accepted from a server.
 const MAX_SIGNATURE: u64 = 256 << 20;
 
@@ -42,6 +44,7 @@ struct Shared<'a> {
     token: &'a Token,
     config: &'a Config,
     jobs: Vec<Job>,
+    batch: usize,
     next: AtomicUsize,
     stop: AtomicBool,
     stats: Counters,
@@ -71,6 +74,7 @@ pub fn copy_with_server(
         remote: &remote,
         token,
         config,
+        batch: (jobs.len() / (workers * 4)).clamp(8, BATCH),
         jobs,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
@@ -182,11 +186,11 @@ fn worker(sh: &Shared<'_>) {
         if sh.stop.load(Ordering::Relaxed) {
             break;
         }
-        let start = sh.next.fetch_add(BATCH, Ordering::Relaxed);
+        let start = sh.next.fetch_add(sh.batch, Ordering::Relaxed);
         if start >= sh.jobs.len() {
             break;
         }
-        let batch = &sh.jobs[start..(start + BATCH).min(sh.jobs.len())];
+        let batch = &sh.jobs[start..(start + sh.batch).min(sh.jobs.len())];
         let mut pos = 0;
         let mut attempt = 0;
         while pos < batch.len() {
@@ -375,9 +379,13 @@ fn send_file(sh: &Shared<'_>, conn: &mut Conn, job: &Job) -> Result<Result<()>> 
 fn make_delta(file: &File, signature: Vec<u8>, size: u64, level: i32) -> Option<(Vec<u8>, u64)> {
     let signature = Signature::deserialize(signature).ok()?;
     let data = mapped::load(file).ok()?;
+    let limit = usize::try_from(size / 2)
+        .unwrap_or(MAX_DELTA)
+        .min(MAX_DELTA)
+        + 4096;
     let mut delta = LimitedVec {
         buf: Vec::new(),
-        limit: (size / 2) as usize + 4096,
+        limit,
     };
     fast_rsync::diff(&signature.index(), &data, &mut delta).ok()?;
     let compressed = zstd::bulk::compress(&delta.buf, level.max(1)).ok()?;

@@ -78,6 +78,9 @@ impl Store {
             else {
                 continue;
             };
+            if paths::components(p).is_err() {
+                continue; // never trust a path that could leave the root
+            }
             if let (Some(hash), Ok(size), Ok(mtime_ns)) = (from_hex(h), s.parse(), m.parse()) {
                 index.insert(
                     hash,
