@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p eacopy --bench tree_copy`. Set `EACOPY_BENCH_DIR` to choose the file
 //! system (default: the system temp dir), `EACOPY_BENCH_RUNS` for the runs per tool
-//! (default 5; the median is reported).
+//! (default 5; the median is reported). Every run writes a fresh copy, so the bench needs
+//! about 12 GiB free (7 contenders × 5 runs × 340 MiB); everything is removed at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
@@ -49,9 +50,10 @@ fn generate(src: &Path) -> u64 {
     total
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// Median, fastest and slowest of a set of runs.
+fn spread(mut v: Vec<Duration>) -> [Duration; 3] {
     v.sort();
-    v[v.len() / 2]
+    [v[v.len() / 2], v[0], v[v.len() - 1]]
 }
 
 /// One contender: a name and a copy into the given (absent) directory.
@@ -59,14 +61,17 @@ type Run<'a> = (String, Box<dyn FnMut(&Path) + 'a>);
 
 /// Runs every contender once per round, rounds interleaved so that a busy moment of the
 /// machine hits all of them alike; returns each one's median.
-fn race(runs: usize, out: &Path, contenders: &mut [Run<'_>]) -> Vec<(String, Duration)> {
+fn race(runs: usize, out: &Path, contenders: &mut [Run<'_>]) -> Vec<(String, [Duration; 3])> {
     let mut times = vec![Vec::new(); contenders.len()];
-    for _ in 0..runs {
+    fs::create_dir_all(out).unwrap();
+    for round in 0..runs {
         for (i, (_, run)) in contenders.iter_mut().enumerate() {
-            let _ = fs::remove_dir_all(out);
+            // A fresh directory per run: deleting 10,000 files between runs costs the file
+            // system (journal, discards) more than the copies themselves and blurs the times.
+            let dst = out.join(format!("{round}-{i}"));
             sync();
             let t = Instant::now();
-            run(out);
+            run(&dst);
             times[i].push(t.elapsed());
         }
     }
@@ -74,7 +79,7 @@ fn race(runs: usize, out: &Path, contenders: &mut [Run<'_>]) -> Vec<(String, Dur
     contenders
         .iter()
         .zip(times)
-        .map(|((name, _), t)| (name.clone(), median(t)))
+        .map(|((name, _), t)| (name.clone(), spread(t)))
         .collect()
 }
 
@@ -162,19 +167,22 @@ fn main() {
     let cfg = eacopy::Config::new().thread_count(4).compression_level(1);
     let t = Instant::now();
     let first = eacopy::copy_with_server(&src, &format!("{addr}/t"), &token, &cfg).unwrap();
-    rows.push(("server, first copy (zstd 1, 4 conns)".into(), t.elapsed()));
+    rows.push((
+        "server, first copy (zstd 1, 4 conns)".into(),
+        [t.elapsed(); 3],
+    ));
     let t = Instant::now();
     let second = eacopy::copy_with_server(&src, &format!("{addr}/t"), &token, &cfg).unwrap();
-    rows.push(("server, unchanged second copy".into(), t.elapsed()));
+    rows.push(("server, unchanged second copy".into(), [t.elapsed(); 3]));
     server.stop().unwrap();
 
-    println!("\n| tool | time (s) | MiB/s |\n|---|---:|---:|");
-    for (name, d) in &rows {
-        println!(
-            "| {name} | {:.3} | {:.0} |",
-            d.as_secs_f64(),
-            total as f64 / 1048576.0 / d.as_secs_f64()
-        );
+    println!(
+        "\n| tool | median (s) | fastest–slowest (s) | MiB/s (median) |\n|---|---:|---:|---:|"
+    );
+    for (name, [med, lo, hi]) in &rows {
+        let rate = total as f64 / 1048576.0 / med.as_secs_f64();
+        let (med, lo, hi) = (med.as_secs_f64(), lo.as_secs_f64(), hi.as_secs_f64());
+        println!("| {name} | {med:.2} | {lo:.2}–{hi:.2} | {rate:.0} |");
     }
     println!("\nserver first copy: {first}\nserver second copy: {second}");
 }

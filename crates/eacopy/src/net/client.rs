@@ -377,6 +377,7 @@ fn send_file(sh: &Shared<'_>, conn: &mut Conn, job: &Job) -> Result<Result<()>> 
 /// An rsync delta of `file` against the server's signature, zstd-compressed, if it is smaller
 /// than the file; `(compressed, uncompressed length)`.
 fn make_delta(file: &File, signature: Vec<u8>, size: u64, level: i32) -> Option<(Vec<u8>, u64)> {
+    let started = std::time::Instant::now();
     let signature = Signature::deserialize(signature).ok()?;
     let data = mapped::load(file).ok()?;
     let limit = usize::try_from(size / 2)
@@ -389,6 +390,12 @@ fn make_delta(file: &File, signature: Vec<u8>, size: u64, level: i32) -> Option<
     };
     fast_rsync::diff(&signature.index(), &data, &mut delta).ok()?;
     let compressed = zstd::bulk::compress(&delta.buf, level.max(1)).ok()?;
+    let (ms, raw, packed) = (
+        started.elapsed().as_millis(),
+        delta.buf.len(),
+        compressed.len(),
+    );
+    tracing::debug!(ms, raw, packed, "delta built");
     (compressed.len() as u64 * 10 < size * 9).then_some((compressed, delta.buf.len() as u64))
 }
 

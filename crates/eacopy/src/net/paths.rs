@@ -5,6 +5,7 @@
 //! is a symlink (a link could point outside the root). Parents are created as real
 //! directories, one component at a time, after each check.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -43,12 +44,23 @@ pub(crate) fn components(path: &str) -> Result<Vec<&str>, &'static str> {
 
 /// Resolves `path` under `root` without following any symlink. With `create`, missing parent
 /// directories are made. Returns the full path; the final component may not exist.
-pub(crate) fn resolve(root: &Path, path: &str, create: bool) -> Result<PathBuf, &'static str> {
+///
+/// `known` holds the directories this connection already checked (or made), which are not
+/// looked at again.
+pub(crate) fn resolve(
+    root: &Path,
+    path: &str,
+    create: bool,
+    known: &mut HashSet<PathBuf>,
+) -> Result<PathBuf, &'static str> {
     let parts = components(path)?;
     let mut full = root.to_path_buf();
     let (last, parents) = parts.split_last().ok_or("empty path")?;
     for p in parents {
         full.push(p);
+        if known.contains(&full) {
+            continue;
+        }
         match fs::symlink_metadata(&full) {
             Ok(m) if m.file_type().is_symlink() => return Err("a parent directory is a symlink"),
             Ok(m) if !m.is_dir() => return Err("a parent is not a directory"),
@@ -73,6 +85,7 @@ pub(crate) fn resolve(root: &Path, path: &str, create: bool) -> Result<PathBuf, 
             }
             Err(_) => return Err("cannot inspect a parent directory"),
         }
+        known.insert(full.clone());
     }
     full.push(last);
     if let Ok(m) = fs::symlink_metadata(&full) {

@@ -37,6 +37,7 @@ pub(crate) fn receive(
 ) -> Result<Result<Encoding, String>> {
     // An unreadable old version: ask for the whole file.
     let base = old.map(open_old).transpose().unwrap_or_default();
+    let started = std::time::Instant::now();
     if let Some(bytes) = &base {
         conn.send(Kind::OfferReply, &[OfferReply::SendDelta as u8])?;
         let sig = Signature::calculate(
@@ -51,6 +52,7 @@ pub(crate) fn receive(
         io::Write::write_all(&mut w, sig.serialized())
             .map_err(|err| Error::Network { peer, source: err })?;
         w.finish()?;
+        tracing::debug!(path = %e.path, ms = started.elapsed().as_millis(), "signature sent");
     } else {
         conn.send_now(Kind::OfferReply, &[OfferReply::SendFull as u8])?;
     }
@@ -63,10 +65,11 @@ pub(crate) fn receive(
             return Ok(Err(format!("cannot create a temporary file: {err}")));
         }
     };
-    let mut out = HashingWriter::new(file);
+    let mut out = HashingWriter::new(file, e.size);
     let size_limit = e.size.saturating_add(1);
     // Compressed input may be a little larger than the file; deltas are bounded separately.
     let wire_limit = e.size.saturating_add(e.size / 8).saturating_add(1 << 20);
+    let started = std::time::Instant::now();
     let outcome: io::Result<()> = match (encoding, &base) {
         (Encoding::Raw, _) => {
             let mut r = conn.data_reader(wire_limit);
@@ -103,6 +106,7 @@ pub(crate) fn receive(
     // Whatever stopped the decoder (end of data, a size bound, a write error), read on to `End`.
     conn.skip_stream()?;
     let result = outcome.and_then(|()| out.finish());
+    tracing::debug!(path = %e.path, ?encoding, ms = started.elapsed().as_millis(), "file received");
     Ok(match result {
         Ok(got) => store.commit(&tmp, full, e, hash, got).map(|()| encoding),
         Err(err) => {

@@ -1,7 +1,7 @@
 //! The copy server: accepts authenticated connections and answers queries and offers,
 //! writing only under its root.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -252,6 +252,8 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
     )?;
 
     let store = &shared.store;
+    // Directories this connection has checked: each is looked at once, not once per file.
+    let mut known = HashSet::new();
     loop {
         let (kind, payload) = match conn.recv() {
             Ok(f) => f,
@@ -265,7 +267,10 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
         match kind {
             Kind::Query => {
                 let entries = msg::decode_query(&payload, &peer)?;
-                let statuses: Vec<_> = entries.iter().map(|e| store.status(e)).collect();
+                let statuses: Vec<_> = entries
+                    .iter()
+                    .map(|e| store.status(e, &mut known))
+                    .collect();
                 store.stats.bump(|s| {
                     for (e, st) in entries.iter().zip(&statuses) {
                         match st {
@@ -281,7 +286,7 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
                 });
                 conn.send_now(Kind::QueryReply, &msg::encode_statuses(&statuses))?;
             }
-            Kind::Offer => offer(conn, store, &payload)?,
+            Kind::Offer => offer(conn, store, &payload, &mut known)?,
             Kind::Bye => return Ok(()),
             other => {
                 return Err(Error::Protocol {
@@ -293,9 +298,17 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
     }
 }
 
-fn offer(conn: &mut Conn, store: &Store, payload: &[u8]) -> Result<()> {
+fn offer(
+    conn: &mut Conn,
+    store: &Store,
+    payload: &[u8],
+    known: &mut HashSet<PathBuf>,
+) -> Result<()> {
     let (e, hash) = msg::decode_offer(payload, &conn.peer.clone())?;
-    let plan = match store.plan(&e, &hash) {
+    let started = Instant::now();
+    let planned = store.plan(&e, &hash, known);
+    tracing::debug!(path = %e.path, ms = started.elapsed().as_millis(), "offer planned");
+    let plan = match planned {
         Ok(p) => p,
         Err(reason) => {
             store.stats.bump(|s| s.files_failed += 1);

@@ -1,7 +1,7 @@
 //! The server's side of the file work: what it already has (path, size and mtime, or content
 //! hash), hard links, and writes that land by temporary file and rename.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -120,8 +120,8 @@ impl Store {
     }
 
     /// Whether the server has `e` already (same size and mtime), or what it needs.
-    pub(crate) fn status(&self, e: &Entry) -> Status {
-        let full = match paths::resolve(&self.root, &e.path, true) {
+    pub(crate) fn status(&self, e: &Entry, known: &mut HashSet<PathBuf>) -> Status {
+        let full = match paths::resolve(&self.root, &e.path, true, known) {
             Ok(f) => f,
             Err(why) => return Status::Refused(why.to_string()),
         };
@@ -146,8 +146,13 @@ impl Store {
     }
 
     /// Decides how to get the offered file: link a known copy, keep an identical one, or receive.
-    pub(crate) fn plan(&self, e: &Entry, hash: &Hash) -> Result<Plan, String> {
-        let full = paths::resolve(&self.root, &e.path, true).map_err(str::to_string)?;
+    pub(crate) fn plan(
+        &self,
+        e: &Entry,
+        hash: &Hash,
+        known: &mut HashSet<PathBuf>,
+    ) -> Result<Plan, String> {
+        let full = paths::resolve(&self.root, &e.path, true, known).map_err(str::to_string)?;
         let current = fs::symlink_metadata(&full).ok().filter(|m| m.is_file());
         if let Some(m) = &current {
             if m.len() == e.size && hash_file(&full).is_ok_and(|h| &h == hash) {
@@ -206,7 +211,7 @@ impl Store {
         full: &Path,
         e: &Entry,
         hash: &Hash,
-        got: (u64, Hash),
+        got: (u64, Hash, File),
     ) -> Result<(), String> {
         let result = if got.0 != e.size {
             Err(format!("received {} bytes, expected {}", got.0, e.size))
@@ -217,7 +222,7 @@ impl Store {
                 hex(&got.1)
             ))
         } else {
-            set_meta(tmp, e)
+            set_file_meta(&got.2, e)
                 .and_then(|()| fs::rename(tmp, full))
                 .map_err(|err| err.to_string())
         };
@@ -234,17 +239,22 @@ impl Store {
     }
 }
 
-/// Mode (permission bits only, never set-id bits) and mtime of the client's file.
+/// Mode (permission bits only, never set-id bits) and mtime of the client's file, on `path`.
 fn set_meta(path: &Path, e: &Entry) -> io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    set_file_meta(&f, e)
+}
+
+/// The same on an open file.
+fn set_file_meta(f: &File, e: &Entry) -> io::Result<()> {
     let mode = if e.mode & 0o777 == 0 {
         0o644
     } else {
         e.mode & 0o777
     };
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
     if f.metadata()?.mode() & 0o777 != mode {
         f.set_permissions(Permissions::from_mode(mode))?;
     }
@@ -261,17 +271,22 @@ pub(crate) struct HashingWriter {
 }
 
 impl HashingWriter {
-    pub(crate) fn new(file: File) -> Self {
+    /// A writer for a file of about `size` bytes.
+    pub(crate) fn new(file: File, size: u64) -> Self {
+        let capacity = usize::try_from(size)
+            .unwrap_or(1 << 20)
+            .clamp(4096, 1 << 20);
         HashingWriter {
-            file: io::BufWriter::with_capacity(1 << 20, file),
+            file: io::BufWriter::with_capacity(capacity, file),
             hasher: Sha256::new(),
             written: 0,
         }
     }
 
-    pub(crate) fn finish(mut self) -> io::Result<(u64, Hash)> {
-        self.file.flush()?;
-        Ok((self.written, self.hasher.finalize().into()))
+    /// Flushes; returns the bytes written, their SHA-256 and the file.
+    pub(crate) fn finish(self) -> io::Result<(u64, Hash, File)> {
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        Ok((self.written, self.hasher.finalize().into(), file))
     }
 }
 
