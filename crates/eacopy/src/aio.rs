@@ -60,6 +60,12 @@ pub async fn batch_copy(pairs: Vec<(PathBuf, PathBuf)>, config: &Config) -> Resu
     blocking(move || crate::batch_copy(&pairs, &config)).await
 }
 
+/// Async [`batch_copytree`](crate::batch_copytree).
+pub async fn batch_copytree(pairs: Vec<(PathBuf, PathBuf)>, config: &Config) -> Result<CopyReport> {
+    let config = config.clone();
+    blocking(move || crate::batch_copytree(&pairs, &config)).await
+}
+
 /// Async [`delta_copy`](crate::delta_copy).
 pub async fn delta_copy(
     src: impl Into<PathBuf>,

@@ -123,3 +123,30 @@ pub fn copytree(
     }
     ops::finish(shared, config)
 }
+
+/// Copies several trees, one after the other (each on `thread_count` workers); the reports are
+/// added up. Failures follow the error strategy: with `Ignore`, a tree that cannot start is
+/// recorded and the next one copied.
+pub fn batch_copytree<P: AsRef<Path>, Q: AsRef<Path>>(
+    pairs: &[(P, Q)],
+    config: &Config,
+) -> Result<CopyReport> {
+    let mut total = CopyReport::default();
+    for (src, dst) in pairs {
+        match copytree(src, dst, config) {
+            Ok(r) => {
+                total.files += r.files;
+                total.bytes += r.bytes;
+                total.dirs += r.dirs;
+                total.symlinks += r.symlinks;
+                total.filtered += r.filtered;
+                total.failures.extend(r.failures);
+            }
+            Err(e) if config.error_strategy == ErrorStrategy::Ignore => {
+                total.failures.push((src.as_ref().to_path_buf(), e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}

@@ -119,7 +119,16 @@ fn serve_and_copy_to_host_port_path() {
         .output()
         .unwrap();
     let no_token = eacopy().arg(&src).arg(&dest).output().unwrap();
+    // The content index is saved as connections end, so a killed server keeps it.
+    let index = root.join(".eacopy/index");
+    for _ in 0..100 {
+        if index.is_file() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     server.kill().unwrap();
+    assert_eq!(fs::read_to_string(&index).unwrap().lines().count(), 21);
     let _ = server.wait();
     assert!(
         first.status.success(),

@@ -305,6 +305,26 @@ fn delta_copy_writes_only_changed_blocks() {
     assert!(leftovers.is_empty());
 }
 
+#[test]
+fn batch_copytree_adds_up_and_ignores_failures_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    make_tree(&a, 5, 1000);
+    make_tree(&b, 7, 1000);
+    let pairs = vec![
+        (a.clone(), dir.path().join("a2")),
+        (dir.path().join("missing"), dir.path().join("m2")),
+        (b.clone(), dir.path().join("b2")),
+    ];
+    assert!(eacopy::batch_copytree(&pairs, &Config::new()).is_err());
+    let cfg = Config::new()
+        .error_strategy(ErrorStrategy::Ignore)
+        .dirs_exist_ok(true);
+    let r = eacopy::batch_copytree(&pairs, &cfg).unwrap();
+    assert_eq!((r.files, r.failures.len()), (14, 1));
+    assert_eq!(snapshot(&b), snapshot(&dir.path().join("b2")));
+}
+
 #[tokio::test]
 async fn async_forms_work() {
     let dir = tempfile::tempdir().unwrap();

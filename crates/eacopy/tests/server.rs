@@ -366,3 +366,36 @@ fn absolute_and_dotted_paths_in_raw_queries_are_refused() {
     assert!(fs::read_dir(&outside).unwrap().next().is_none());
     assert_eq!(server.stats().files_failed, 3);
 }
+
+#[test]
+fn retry_reconnects_until_the_server_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, root) = (dir.path().join("src"), dir.path().join("root"));
+    make_tree(&src, 3, 1000);
+    fs::create_dir(&root).unwrap();
+    // A free port, released, and a server that comes up on it after ~300 ms.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = root.clone();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut server = Server::new(r, token()).bind(SocketAddr::from(([127, 0, 0, 1], port)));
+        server.start().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        server.stop().unwrap();
+    });
+    let dest = format!("127.0.0.1:{port}/t");
+    let raise = eacopy::copy_with_server(&src, &dest, &token(), &Config::new()).unwrap_err();
+    assert!(raise.to_string().contains("cannot connect"), "{raise}");
+    let cfg = Config::new()
+        .error_strategy(ErrorStrategy::Retry)
+        .retry_count(20)
+        .retry_delay(std::time::Duration::from_millis(100));
+    let st = eacopy::copy_with_server(&src, &dest, &token(), &cfg).unwrap();
+    assert_eq!((st.files_copied, st.files_failed), (4, 0));
+    assert_eq!(snapshot(&src), snapshot(&root.join("t")));
+    starter.join().unwrap();
+}

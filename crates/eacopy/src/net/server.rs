@@ -226,6 +226,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
             conn.send_error(&e.to_string());
         }
     }
+    if let Err(e) = shared.store.save_index() {
+        tracing::warn!(error = %e, "content index not saved");
+    }
     result
 }
 

@@ -6,6 +6,7 @@ use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -42,6 +43,10 @@ pub(crate) enum Plan {
 pub(crate) struct Store {
     pub root: PathBuf,
     index: Mutex<HashMap<Hash, Known>>,
+    /// The index changed since it was last saved.
+    dirty: AtomicBool,
+    /// One writer of `.eacopy/index` at a time.
+    saving: Mutex<()>,
     pub stats: Counters,
 }
 
@@ -57,6 +62,8 @@ impl Store {
         let store = Store {
             root,
             index: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+            saving: Mutex::new(()),
             stats: Counters::default(),
         };
         store.load_index();
@@ -94,8 +101,14 @@ impl Store {
         }
     }
 
-    /// Writes the content index to `.eacopy/index` (temporary file, then rename).
+    /// Writes the content index to `.eacopy/index` (temporary file, then rename) if it
+    /// changed since the last save. Called when a connection ends and when the server stops,
+    /// so a server that is killed keeps what finished connections taught it.
     pub(crate) fn save_index(&self) -> io::Result<()> {
+        let _one_writer = self.saving.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
         let dir = self.root.join(RESERVED);
         fs::create_dir_all(&dir)?;
         let mut text = String::new();
@@ -183,6 +196,7 @@ impl Store {
     }
 
     fn remember(&self, hash: &Hash, full: &Path, e: &Entry) {
+        self.dirty.store(true, Ordering::SeqCst);
         self.lock().insert(
             *hash,
             Known {
