@@ -241,7 +241,14 @@ fn corrupted_frames_are_refused() {
         let (kind, _) = frame::read_frame(&mut s, "server").unwrap();
         assert_eq!(kind, Kind::Error);
     }
-    assert_eq!(server.stats().protocol_errors, 4);
+    // Before authenticating, even a well-formed frame may not be large.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = frame::read_frame(&mut s, "server").unwrap();
+    frame::write_frame(&mut s, Kind::Auth, &vec![0u8; 4096]).unwrap();
+    let (kind, msg) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(kind, Kind::Error);
+    assert!(String::from_utf8_lossy(&msg).contains("limit"));
+    assert_eq!(server.stats().protocol_errors, 5);
     assert!(snapshot(&root).is_empty());
     assert!(server.is_running());
 }

@@ -26,6 +26,8 @@ pub(crate) struct Conn {
     pub broken: bool,
     /// A `Data` stream is being read and its `End` has not come yet.
     in_stream: bool,
+    /// The largest frame payload accepted from the peer now.
+    pub max_frame: usize,
 }
 
 impl Conn {
@@ -49,7 +51,16 @@ impl Conn {
             received: 0,
             broken: false,
             in_stream: false,
+            max_frame: frame::MAX_PAYLOAD,
         })
+    }
+
+    /// Changes how long a read may wait.
+    pub(crate) fn set_read_timeout(&self, timeout: Duration) -> Result<()> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| self.net(e))
     }
 
     fn net(&self, e: io::Error) -> Error {
@@ -84,8 +95,8 @@ impl Conn {
 
     /// Reads the next frame; an `Error` frame from the peer becomes an error here.
     pub(crate) fn recv(&mut self) -> Result<(Kind, Vec<u8>)> {
-        let (kind, payload) =
-            frame::read_frame(&mut self.reader, &self.peer).inspect_err(|_| self.broken = true)?;
+        let (kind, payload) = frame::read_frame_max(&mut self.reader, &self.peer, self.max_frame)
+            .inspect_err(|_| self.broken = true)?;
         self.received += (HEADER_LEN + payload.len()) as u64;
         if kind == Kind::Error {
             self.broken = true;

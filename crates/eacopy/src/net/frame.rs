@@ -98,6 +98,12 @@ pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result
 
 /// Reads and checks one frame; `peer` names the other side in errors.
 pub fn read_frame(r: &mut impl Read, peer: &str) -> Result<(Kind, Vec<u8>)> {
+    read_frame_max(r, peer, MAX_PAYLOAD)
+}
+
+/// Reads and checks one frame whose payload may not exceed `max` bytes (a server allows
+/// unauthenticated peers only small frames).
+pub fn read_frame_max(r: &mut impl Read, peer: &str, max: usize) -> Result<(Kind, Vec<u8>)> {
     let bad = |what: String| Error::Protocol {
         peer: peer.to_string(),
         what,
@@ -123,8 +129,10 @@ pub fn read_frame(r: &mut impl Read, peer: &str) -> Result<(Kind, Vec<u8>)> {
     }
     let kind = Kind::from_u8(h[5]).ok_or_else(|| bad(format!("unknown frame kind {}", h[5])))?;
     let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    if len > MAX_PAYLOAD {
-        return Err(bad(format!("frame of {len} bytes exceeds the 8 MiB limit")));
+    if len > max.min(MAX_PAYLOAD) {
+        return Err(bad(format!(
+            "frame of {len} bytes exceeds the limit of {max} bytes"
+        )));
     }
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload).map_err(|e| Error::Network {

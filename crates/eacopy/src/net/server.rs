@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::auth::{nonce, Token};
 use super::conn::Conn;
-use super::frame::Kind;
+use super::frame::{self, Kind};
 use super::msg::{self, OfferReply};
 use super::receive;
 use super::stats::TransferStats;
@@ -21,6 +21,8 @@ use crate::{Error, Result};
 
 /// The port EACopy's server listens on.
 pub const DEFAULT_PORT: u16 = 31337;
+/// How long a new connection may take to authenticate.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections served at once; more are refused.
 const MAX_CONNECTIONS: usize = 64;
 
@@ -235,6 +237,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
 fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
     let server_nonce = nonce()?;
     conn.send_now(Kind::Hello, &server_nonce)?;
+    // A stranger gets small frames and a short time to prove the token.
+    conn.max_frame = 1024;
+    conn.set_read_timeout(HANDSHAKE_TIMEOUT.min(shared.timeout))?;
     let auth = conn.expect(Kind::Auth)?;
     let peer = conn.peer.clone();
     let mut d = Dec::new(&auth, &peer);
@@ -249,6 +254,8 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
         conn.send_error("authentication failed: wrong token");
         return Err(Error::AuthFailed { peer });
     }
+    conn.max_frame = frame::MAX_PAYLOAD;
+    conn.set_read_timeout(shared.timeout)?;
     conn.send_now(
         Kind::AuthOk,
         &shared.token.server_proof(&server_nonce, &client_nonce)?,
