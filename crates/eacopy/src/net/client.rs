@@ -1,55 +1,47 @@
-//! `copy_with_server`: lists the source, asks the server what it lacks in batches, and sends
-//! only that — as a link request, an rsync delta, or a compressed file — over
-//! `thread_count` connections.
+//! `copy_with_server`: lists the source and hands batches of it to `thread_count`
+//! connections (see `send` for what one batch does), reconnecting as the strategy says.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek};
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fast_rsync::Signature;
-
 use super::auth::Token;
 use super::conn::Conn;
 use super::frame::Kind;
-use super::msg::{self, Encoding, Entry, OfferReply, Status};
+use super::msg::Entry;
 use super::remote::Remote;
+use super::send;
 use super::stats::{Counters, TransferStats};
-use crate::hash::hash_file;
 use crate::meta::mtime_ns;
 use crate::report::Tracker;
 use crate::walk::walk;
-use crate::{mapped, Config, Error, ErrorStrategy, Result};
+use crate::{Config, Error, ErrorStrategy, Result};
 
 /// Most entries per query (small trees use smaller batches so every connection gets work).
 const BATCH: usize = 256;
-/// Largest delta built in memory; a file whose delta would be larger goes whole.
-const MAX_DELTA: usize = 256 << 20;
-/// Largest signature accepted from a server.
-const MAX_SIGNATURE: u64 = 256 << 20;
 
 /// One local file or directory and where it goes.
 #[derive(Debug)]
-struct Job {
-    local: PathBuf,
-    entry: Entry,
+pub(super) struct Job {
+    pub local: PathBuf,
+    pub entry: Entry,
 }
 
 /// Everything the workers share.
-struct Shared<'a> {
+pub(super) struct Shared<'a> {
     remote: &'a Remote,
     token: &'a Token,
-    config: &'a Config,
+    pub config: &'a Config,
     jobs: Vec<Job>,
     batch: usize,
     next: AtomicUsize,
-    stop: AtomicBool,
-    stats: Counters,
-    failures: Mutex<Vec<(PathBuf, Error)>>,
-    tracker: Tracker,
+    pub stop: AtomicBool,
+    pub stats: Counters,
+    pub failures: Mutex<Vec<(PathBuf, Error)>>,
+    pub tracker: Tracker,
 }
 
 /// Copies `src` (a file or a directory tree) to the server destination `dest`
@@ -191,11 +183,11 @@ fn worker(sh: &Shared<'_>) {
             break;
         }
         let batch = &sh.jobs[start..(start + sh.batch).min(sh.jobs.len())];
-        let mut pos = 0;
+        let mut done = vec![false; batch.len()];
         let mut attempt = 0;
-        while pos < batch.len() {
+        while done.contains(&false) {
             let result = match conn.as_mut() {
-                Some(c) => run_batch(sh, c, &batch[pos..], &mut pos),
+                Some(c) => send::run_batch(sh, c, batch, &mut done),
                 None => sh.remote.connect(sh.token, timeout).map(|c| {
                     conn = Some(c);
                 }),
@@ -209,22 +201,19 @@ fn worker(sh: &Shared<'_>) {
                 && attempt <= sh.config.retry_count
                 && e.is_retryable();
             if retry {
-                tracing::debug!(attempt, error = %e, "connection failed; retrying");
+                tracing::debug!(attempt, error = %e, "connection failed; retrying the unfinished files");
                 std::thread::sleep(sh.config.retry_delay);
                 continue;
             }
-            // Give up on the rest of this batch.
+            // Give up on the unfinished files of this batch.
             let mut failures = sh.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let first = &batch[pos];
-            failures.push((first.local.clone(), e));
-            for j in &batch[pos + 1..] {
-                failures.push((
-                    j.local.clone(),
-                    Error::Refused {
-                        path: j.entry.path.clone(),
-                        reason: "connection lost".into(),
-                    },
-                ));
+            let mut first = Some(e);
+            for (j, _) in batch.iter().zip(&done).filter(|(_, d)| !**d) {
+                let err = first.take().unwrap_or_else(|| Error::Refused {
+                    path: j.entry.path.clone(),
+                    reason: "connection lost".into(),
+                });
+                failures.push((j.local.clone(), err));
             }
             if sh.config.error_strategy != ErrorStrategy::Ignore {
                 sh.stop.store(true, Ordering::Relaxed);
@@ -235,211 +224,5 @@ fn worker(sh: &Shared<'_>) {
     if let Some(mut c) = conn {
         let _ = c.send_now(Kind::Bye, &[]);
         sh.stats.bump(|s| s.wire_bytes += c.sent);
-    }
-}
-
-/// Queries `jobs` and handles each answer; `pos` counts the jobs finished (for resuming).
-fn run_batch(sh: &Shared<'_>, conn: &mut Conn, jobs: &[Job], pos: &mut usize) -> Result<()> {
-    let entries: Vec<Entry> = jobs.iter().map(|j| j.entry.clone()).collect();
-    conn.send_now(Kind::Query, &msg::encode_query(&entries))?;
-    let statuses = msg::decode_statuses(
-        &conn.expect(Kind::QueryReply)?,
-        &conn.peer.clone(),
-        jobs.len(),
-    )?;
-    for (job, status) in jobs.iter().zip(statuses) {
-        let e = &job.entry;
-        let outcome = match status {
-            Status::Have => {
-                sh.stats.bump(|s| {
-                    if e.is_dir {
-                        s.dirs += 1
-                    } else {
-                        s.files_skipped += 1;
-                        s.bytes_skipped += e.size;
-                    }
-                });
-                Ok(())
-            }
-            Status::Refused(reason) => Err(Error::Refused {
-                path: e.path.clone(),
-                reason,
-            }),
-            Status::Need | Status::NeedHasOld => send_file(sh, conn, job)?,
-        };
-        match outcome {
-            Ok(()) => sh.tracker.advance(e.size, &job.local),
-            Err(err) => {
-                tracing::warn!(path = %job.local.display(), error = %err, "not copied");
-                sh.failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((job.local.clone(), err));
-                if sh.config.error_strategy != ErrorStrategy::Ignore {
-                    sh.stop.store(true, Ordering::Relaxed);
-                }
-            }
-        }
-        *pos += 1;
-    }
-    Ok(())
-}
-
-/// Offers one file and sends what the server asks for. The outer error breaks the
-/// connection; the inner one fails only this file.
-fn send_file(sh: &Shared<'_>, conn: &mut Conn, job: &Job) -> Result<Result<()>> {
-    let e = &job.entry;
-    let hash = match hash_file(&job.local) {
-        Ok(h) => h,
-        Err(err) => return Ok(Err(Error::io(&job.local, err))),
-    };
-    let mut file = match File::open(&job.local) {
-        Ok(f) => f,
-        Err(err) => return Ok(Err(Error::io(&job.local, err))),
-    };
-    conn.send_now(Kind::Offer, &msg::encode_offer(e, &hash))?;
-    let (kind, payload) = conn.recv()?;
-    let peer = conn.peer.clone();
-    if kind == Kind::Done {
-        let reason = msg::decode_done(&payload, &peer)?.unwrap_or_default();
-        return Ok(Err(Error::Refused {
-            path: e.path.clone(),
-            reason,
-        }));
-    }
-    if kind != Kind::OfferReply {
-        return Err(Error::Protocol {
-            peer,
-            what: format!("expected OfferReply, got {kind:?}"),
-        });
-    }
-    let reply = msg::decode_offer_reply(&payload, &peer)?;
-    let (sent, delta) = match reply {
-        OfferReply::Linked | OfferReply::Skipped => {
-            sh.stats.bump(|s| {
-                if reply == OfferReply::Linked {
-                    s.files_linked += 1;
-                    s.bytes_linked += e.size;
-                } else {
-                    s.files_skipped += 1;
-                    s.bytes_skipped += e.size;
-                }
-            });
-            return Ok(Ok(()));
-        }
-        OfferReply::SendDelta => {
-            let sig = conn.data_reader(MAX_SIGNATURE).into_vec()?;
-            match make_delta(&file, sig, e.size, sh.config.compression_level) {
-                Some((compressed, raw_len)) => {
-                    conn.send(
-                        Kind::FileHeader,
-                        &msg::encode_file_header(Encoding::DeltaZstd, raw_len),
-                    )?;
-                    let mut w = conn.data_writer();
-                    io::Write::write_all(&mut w, &compressed).map_err(|err| Error::Network {
-                        peer: peer.clone(),
-                        source: err,
-                    })?;
-                    (w.finish()?, true)
-                }
-                None => (
-                    send_whole(conn, &mut file, e.size, sh.config.compression_level)?,
-                    false,
-                ),
-            }
-        }
-        OfferReply::SendFull => (
-            send_whole(conn, &mut file, e.size, sh.config.compression_level)?,
-            false,
-        ),
-    };
-    let done = msg::decode_done(&conn.expect(Kind::Done)?, &peer)?;
-    if let Some(reason) = done {
-        return Ok(Err(Error::Refused {
-            path: e.path.clone(),
-            reason,
-        }));
-    }
-    sh.stats.bump(|s| {
-        s.file_bytes_sent += sent;
-        if delta {
-            s.files_delta += 1;
-            s.bytes_delta += e.size;
-            s.delta_bytes_sent += sent;
-        } else {
-            s.files_copied += 1;
-            s.bytes_copied += e.size;
-        }
-    });
-    Ok(Ok(()))
-}
-
-/// An rsync delta of `file` against the server's signature, zstd-compressed, if it is smaller
-/// than the file; `(compressed, uncompressed length)`.
-fn make_delta(file: &File, signature: Vec<u8>, size: u64, level: i32) -> Option<(Vec<u8>, u64)> {
-    let started = std::time::Instant::now();
-    let signature = Signature::deserialize(signature).ok()?;
-    let data = mapped::load(file).ok()?;
-    let limit = usize::try_from(size / 2)
-        .unwrap_or(MAX_DELTA)
-        .min(MAX_DELTA)
-        + 4096;
-    let mut delta = LimitedVec {
-        buf: Vec::new(),
-        limit,
-    };
-    fast_rsync::diff(&signature.index(), &data, &mut delta).ok()?;
-    let compressed = zstd::bulk::compress(&delta.buf, level.max(1)).ok()?;
-    let (ms, raw, packed) = (
-        started.elapsed().as_millis(),
-        delta.buf.len(),
-        compressed.len(),
-    );
-    tracing::debug!(ms, raw, packed, "delta built");
-    (compressed.len() as u64 * 10 < size * 9).then_some((compressed, delta.buf.len() as u64))
-}
-
-/// Sends the whole file (zstd unless `level` is 0); returns the stream bytes sent. A read
-/// error still ends the stream, so the server sees a short file and refuses it.
-fn send_whole(conn: &mut Conn, file: &mut File, size: u64, level: i32) -> Result<u64> {
-    let peer = conn.peer.clone();
-    let net = |err| Error::Network {
-        peer: peer.clone(),
-        source: err,
-    };
-    file.rewind().map_err(net)?;
-    let encoding = if level == 0 {
-        Encoding::Raw
-    } else {
-        Encoding::Zstd
-    };
-    conn.send(Kind::FileHeader, &msg::encode_file_header(encoding, size))?;
-    let mut w = conn.data_writer();
-    let mut input = file.take(size);
-    if level == 0 {
-        let _ = io::copy(&mut input, &mut w);
-        return w.finish();
-    }
-    let mut enc = zstd::stream::write::Encoder::new(w, level).map_err(net)?;
-    let _ = io::copy(&mut input, &mut enc);
-    enc.finish().map_err(net)?.finish()
-}
-
-/// A `Vec` writer that refuses to grow past `limit` (a delta that large is not worth it).
-struct LimitedVec {
-    buf: Vec<u8>,
-    limit: usize,
-}
-
-impl io::Write for LimitedVec {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() + data.len() > self.limit {
-            return Err(io::Error::other("delta larger than half the file"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }

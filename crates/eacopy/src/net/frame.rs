@@ -54,8 +54,10 @@ pub enum Kind {
     Error = 11,
     /// Client → server: no more work.
     Bye = 12,
-    /// Client → server: how the following stream is encoded.
+    /// Client → server: which offer the following stream is for, and its encoding.
     FileHeader = 13,
+    /// Client → server: send the signature of an offer's old version.
+    SigRequest = 14,
 }
 
 impl Kind {
@@ -63,7 +65,7 @@ impl Kind {
         use Kind::*;
         [
             Hello, Auth, AuthOk, Query, QueryReply, Offer, OfferReply, Data, End, Done, Error, Bye,
-            FileHeader,
+            FileHeader, SigRequest,
         ]
         .into_iter()
         .find(|k| *k as u8 == v)

@@ -11,17 +11,24 @@
 //!   |  <------------------------- Hello{nonce}     |   token handshake (see `auth`)
 //!   |  Auth{nonce, HMAC proof} ------------------> |
 //!   |  <----------------------- AuthOk{HMAC proof} |
-//!   |  Query[(dir?, path, size, mtime, mode)…] --> |   ≤ 512 entries per batch
+//!   |  Query[(dir?, path, size, mtime, mode)…] --> |   one batch, ≤ 512 entries
 //!   |  <---------- QueryReply[Have|Need|NeedHasOld|Refused(reason)…]
-//!   |  Offer{path, size, mtime, mode, sha256} ---> |   for each Need / NeedHasOld
-//!   |  <------ OfferReply Linked | Skipped         |   done: no file bytes sent
-//!   |  <------ OfferReply SendFull                 |
-//!   |  <------ OfferReply SendDelta, Data…, End    |   rsync signature of the old version
-//!   |  FileHeader{Raw|Zstd|DeltaZstd, len},        |
-//!   |  Data…, End -------------------------------> |   written to a temp file, size and
-//!   |  <---------------------------- Done{ok|why}  |   SHA-256 checked, renamed into place
+//!   |  Offer{ticket, path, size, mtime, mode,      |   every Need / NeedHasOld of the
+//!   |        sha256} × n ------------------------> |   batch at once
+//!   |  <-- (OfferReply Linked|Skipped|SendFull|SendDelta, or Done{why}) × n
+//!   |  (FileHeader{ticket, Raw|Zstd, len},         |   the SendFull files back to back,
+//!   |   Data…, End) × k -------------------------> |   each into a temp file, size and
+//!   |  <-------------------------- Done{ok|why} × k |   SHA-256 checked, renamed into place
+//!   |  SigRequest{ticket} -----------------------> |   each SendDelta file in turn:
+//!   |  <------------------ Data…, End (signature)  |   rsync signature of the old version
+//!   |  FileHeader{ticket, DeltaZstd|Zstd, len},    |
+//!   |  Data…, End -------------------------------> |
+//!   |  <------------------------------ Done{ok|why} |
+//!   |  … next Query …                               |
 //!   |  Bye --------------------------------------> |
 //! ```
+//!
+//! A batch costs three round trips however many files it holds (plus one per delta).
 //!
 //! * **Have**: the path exists with the same size and mtime (EACopy's rule).
 //! * **Linked**: the server knows a file with the offered SHA-256 (it wrote or linked it, and
@@ -49,6 +56,7 @@ mod msg;
 mod paths;
 mod receive;
 mod remote;
+mod send;
 mod server;
 mod stats;
 mod store;

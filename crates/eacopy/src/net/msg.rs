@@ -41,7 +41,8 @@ pub(crate) enum OfferReply {
     Skipped = 1,
     /// Send the whole file.
     SendFull = 2,
-    /// A signature stream follows; send a delta against it (or the whole file).
+    /// An old version is there: ask for its signature (`SigRequest`), then send a delta
+    /// against it (or the whole file).
     SendDelta = 3,
 }
 
@@ -135,9 +136,11 @@ pub(crate) fn decode_statuses(payload: &[u8], peer: &str, expected: usize) -> Re
     Ok(out)
 }
 
-/// An offer: the entry plus its content hash.
-pub(crate) fn encode_offer(entry: &Entry, hash: &Hash) -> Vec<u8> {
+/// An offer: a ticket (its number in the batch, echoed by the file that may follow), the
+/// entry and its content hash.
+pub(crate) fn encode_offer(ticket: u32, entry: &Entry, hash: &Hash) -> Vec<u8> {
     Enc::new()
+        .u32(ticket)
         .str(&entry.path)
         .u64(entry.size)
         .i64(entry.mtime_ns)
@@ -146,8 +149,9 @@ pub(crate) fn encode_offer(entry: &Entry, hash: &Hash) -> Vec<u8> {
         .0
 }
 
-pub(crate) fn decode_offer(payload: &[u8], peer: &str) -> Result<(Entry, Hash)> {
+pub(crate) fn decode_offer(payload: &[u8], peer: &str) -> Result<(u32, Entry, Hash)> {
     let mut d = Dec::new(payload, peer);
+    let ticket = d.u32()?;
     let entry = Entry {
         is_dir: false,
         path: d.str()?.to_string(),
@@ -157,7 +161,19 @@ pub(crate) fn decode_offer(payload: &[u8], peer: &str) -> Result<(Entry, Hash)> 
     };
     let hash = d.hash()?;
     d.end()?;
-    Ok((entry, hash))
+    Ok((ticket, entry, hash))
+}
+
+/// A bare ticket (`SigRequest`).
+pub(crate) fn encode_ticket(ticket: u32) -> Vec<u8> {
+    Enc::new().u32(ticket).0
+}
+
+pub(crate) fn decode_ticket(payload: &[u8], peer: &str) -> Result<u32> {
+    let mut d = Dec::new(payload, peer);
+    let t = d.u32()?;
+    d.end()?;
+    Ok(t)
 }
 
 pub(crate) fn decode_offer_reply(payload: &[u8], peer: &str) -> Result<OfferReply> {
@@ -173,12 +189,13 @@ pub(crate) fn decode_offer_reply(payload: &[u8], peer: &str) -> Result<OfferRepl
     }
 }
 
-pub(crate) fn encode_file_header(encoding: Encoding, raw_len: u64) -> Vec<u8> {
-    Enc::new().u8(encoding as u8).u64(raw_len).0
+pub(crate) fn encode_file_header(ticket: u32, encoding: Encoding, raw_len: u64) -> Vec<u8> {
+    Enc::new().u32(ticket).u8(encoding as u8).u64(raw_len).0
 }
 
-pub(crate) fn decode_file_header(payload: &[u8], peer: &str) -> Result<(Encoding, u64)> {
+pub(crate) fn decode_file_header(payload: &[u8], peer: &str) -> Result<(u32, Encoding, u64)> {
     let mut d = Dec::new(payload, peer);
+    let ticket = d.u32()?;
     let encoding = match d.u8()? {
         0 => Encoding::Raw,
         1 => Encoding::Zstd,
@@ -192,7 +209,7 @@ pub(crate) fn decode_file_header(payload: &[u8], peer: &str) -> Result<(Encoding
     };
     let raw_len = d.u64()?;
     d.end()?;
-    Ok((encoding, raw_len))
+    Ok((ticket, encoding, raw_len))
 }
 
 /// `Done`: empty message on success, else the reason.

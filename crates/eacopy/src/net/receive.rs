@@ -1,16 +1,16 @@
-//! The server receiving one file: the rsync signature of its old version, then the whole file
-//! or a delta, decoded within bounds into a temporary file that is checked and renamed.
+//! The server receiving files: the rsync signature of an old version on request, then the
+//! whole file or a delta, decoded within bounds into a temporary file that is checked and
+//! renamed.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fast_rsync::{Signature, SignatureOptions};
 
 use super::conn::Conn;
-use super::frame::Kind;
-use super::msg::{self, Encoding, Entry, OfferReply};
+use super::msg::{Encoding, Entry};
 use super::store::{HashingWriter, Store};
 use crate::hash::Hash;
 use crate::mapped;
@@ -19,49 +19,69 @@ use crate::{Error, Result};
 /// Largest decoded delta accepted (deltas larger than the file make no sense anyway).
 const MAX_DELTA: u64 = 1 << 30;
 
+/// A file the server agreed to receive, waiting for its stream.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub entry: Entry,
+    pub hash: Hash,
+    pub full: PathBuf,
+    /// The version there now (the delta base), if any.
+    pub old: Option<PathBuf>,
+}
+
 /// Signature block size for a file of `len` bytes: about √len, 1–64 KiB.
 pub(crate) fn block_size(len: u64) -> u32 {
     let root = (len as f64).sqrt() as u64;
     root.next_power_of_two().clamp(1 << 10, 64 << 10) as u32
 }
 
-/// Receives the offered file `e` into `full`; returns how it came. `Ok(Err(reason))` is a
-/// failure of this file with the connection still in step; `Err` closes the connection.
+/// Sends the rsync signature of `old` as a `Data` stream (empty if it cannot be read, which
+/// makes the client send the whole file).
+pub(crate) fn send_signature(conn: &mut Conn, old: Option<&Path>) -> Result<()> {
+    let started = std::time::Instant::now();
+    let sig = old.and_then(|p| open_old(p).ok()).map(|bytes| {
+        let options = SignatureOptions {
+            block_size: block_size(bytes.len() as u64),
+            crypto_hash_size: 8,
+        };
+        Signature::calculate(&bytes, options)
+    });
+    let peer = conn.peer.clone();
+    let mut w = conn.data_writer();
+    if let Some(sig) = &sig {
+        io::Write::write_all(&mut w, sig.serialized())
+            .map_err(|err| Error::Network { peer, source: err })?;
+    }
+    w.finish()?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "signature sent");
+    Ok(())
+}
+
+/// Receives the stream announced by a `FileHeader` for `p`; returns how it came.
+/// `Ok(Err(reason))` is a failure of this file with the connection still in step; `Err`
+/// closes the connection.
 pub(crate) fn receive(
     conn: &mut Conn,
     store: &Store,
-    e: &Entry,
-    hash: &Hash,
-    full: &Path,
-    old: Option<&Path>,
+    p: &Pending,
+    encoding: Encoding,
+    raw_len: u64,
 ) -> Result<Result<Encoding, String>> {
-    // An unreadable old version: ask for the whole file.
-    let base = old.map(open_old).transpose().unwrap_or_default();
-    let started = std::time::Instant::now();
-    if let Some(bytes) = &base {
-        conn.send(Kind::OfferReply, &[OfferReply::SendDelta as u8])?;
-        let sig = Signature::calculate(
-            bytes,
-            SignatureOptions {
-                block_size: block_size(bytes.len() as u64),
-                crypto_hash_size: 8,
-            },
-        );
-        let peer = conn.peer.clone();
-        let mut w = conn.data_writer();
-        io::Write::write_all(&mut w, sig.serialized())
-            .map_err(|err| Error::Network { peer, source: err })?;
-        w.finish()?;
-        tracing::debug!(path = %e.path, ms = started.elapsed().as_millis(), "signature sent");
-    } else {
-        conn.send_now(Kind::OfferReply, &[OfferReply::SendFull as u8])?;
-    }
-    let (encoding, raw_len) =
-        msg::decode_file_header(&conn.expect(Kind::FileHeader)?, &conn.peer.clone())?;
-    let (tmp, file) = match store.create_temp(full) {
+    let e = &p.entry;
+    conn.expect_stream();
+    let base = match encoding {
+        Encoding::DeltaZstd => p
+            .old
+            .as_deref()
+            .map(open_old)
+            .transpose()
+            .unwrap_or_default(),
+        _ => None,
+    };
+    let (tmp, file) = match store.create_temp(&p.full) {
         Ok(t) => t,
         Err(err) => {
-            conn.data_reader(u64::MAX).drain()?;
+            conn.skip_stream()?;
             return Ok(Err(format!("cannot create a temporary file: {err}")));
         }
     };
@@ -88,13 +108,10 @@ pub(crate) fn receive(
                 Err(err) => Err(io::Error::other(err)),
             }
         }
-        (Encoding::DeltaZstd, _) => {
-            conn.expect_stream();
-            Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "delta refused: no base, or larger than allowed",
-            ))
-        }
+        (Encoding::DeltaZstd, _) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "delta refused: no old version to apply it to, or larger than allowed",
+        )),
     };
     if conn.broken {
         let _ = std::fs::remove_file(&tmp);
@@ -108,7 +125,9 @@ pub(crate) fn receive(
     let result = outcome.and_then(|()| out.finish());
     tracing::debug!(path = %e.path, ?encoding, ms = started.elapsed().as_millis(), "file received");
     Ok(match result {
-        Ok(got) => store.commit(&tmp, full, e, hash, got).map(|()| encoding),
+        Ok(got) => store
+            .commit(&tmp, &p.full, e, &p.hash, got)
+            .map(|()| encoding),
         Err(err) => {
             let _ = std::fs::remove_file(&tmp);
             Err(err.to_string())

@@ -13,7 +13,7 @@ use super::auth::{nonce, Token};
 use super::conn::Conn;
 use super::frame::{self, Kind};
 use super::msg::{self, OfferReply};
-use super::receive;
+use super::receive::{self, Pending};
 use super::stats::TransferStats;
 use super::store::{Plan, Store};
 use super::wire::Dec;
@@ -262,8 +262,7 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
     )?;
 
     let store = &shared.store;
-    // Directories this connection has checked: each is looked at once, not once per file.
-    let mut known = HashSet::new();
+    let mut session = Session::default();
     loop {
         let (kind, payload) = match conn.recv() {
             Ok(f) => f,
@@ -276,10 +275,12 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
         };
         match kind {
             Kind::Query => {
+                // A new batch: offers of the last one that got no file are forgotten.
+                session.pending.clear();
                 let entries = msg::decode_query(&payload, &peer)?;
                 let statuses: Vec<_> = entries
                     .iter()
-                    .map(|e| store.status(e, &mut known))
+                    .map(|e| store.status(e, &mut session.known))
                     .collect();
                 store.stats.bump(|s| {
                     for (e, st) in entries.iter().zip(&statuses) {
@@ -296,7 +297,9 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
                 });
                 conn.send_now(Kind::QueryReply, &msg::encode_statuses(&statuses))?;
             }
-            Kind::Offer => offer(conn, store, &payload, &mut known)?,
+            Kind::Offer => offer(conn, store, &payload, &mut session)?,
+            Kind::SigRequest => signature(conn, &payload, &session)?,
+            Kind::FileHeader => file(conn, store, &payload, &mut session)?,
             Kind::Bye => return Ok(()),
             other => {
                 return Err(Error::Protocol {
@@ -308,61 +311,105 @@ fn serve_conn(conn: &mut Conn, shared: &Shared) -> Result<()> {
     }
 }
 
-fn offer(
-    conn: &mut Conn,
-    store: &Store,
-    payload: &[u8],
-    known: &mut HashSet<PathBuf>,
-) -> Result<()> {
-    let (e, hash) = msg::decode_offer(payload, &conn.peer.clone())?;
+/// What one connection remembers between messages.
+#[derive(Debug, Default)]
+struct Session {
+    /// Directories already checked: each is looked at once, not once per file.
+    known: HashSet<PathBuf>,
+    /// Offers waiting for their file stream, by ticket.
+    pending: HashMap<u32, Pending>,
+}
+
+/// Most offers waiting for their files at once.
+const MAX_PENDING: usize = 4096;
+
+/// An offer: link, skip, refuse, or remember it and ask for the file (or a delta).
+fn offer(conn: &mut Conn, store: &Store, payload: &[u8], session: &mut Session) -> Result<()> {
+    let (ticket, e, hash) = msg::decode_offer(payload, &conn.peer.clone())?;
     let started = Instant::now();
-    let planned = store.plan(&e, &hash, known);
+    let planned = store.plan(&e, &hash, &mut session.known);
     tracing::debug!(path = %e.path, ms = started.elapsed().as_millis(), "offer planned");
-    let plan = match planned {
-        Ok(p) => p,
+    match planned {
         Err(reason) => {
             store.stats.bump(|s| s.files_failed += 1);
-            return conn.send_now(Kind::Done, &msg::encode_done(Some(&reason)));
+            conn.send_now(Kind::Done, &msg::encode_done(Some(&reason)))
         }
-    };
-    match plan {
-        Plan::Linked => {
+        Ok(Plan::Linked) => {
             store.stats.bump(|s| {
                 s.files_linked += 1;
                 s.bytes_linked += e.size;
             });
             conn.send_now(Kind::OfferReply, &[OfferReply::Linked as u8])
         }
-        Plan::Skipped => {
+        Ok(Plan::Skipped) => {
             store.stats.bump(|s| {
                 s.files_skipped += 1;
                 s.bytes_skipped += e.size;
             });
             conn.send_now(Kind::OfferReply, &[OfferReply::Skipped as u8])
         }
-        Plan::Receive { full, old } => {
-            let before = conn.received;
-            let old = old.as_deref();
-            let outcome = receive::receive(conn, store, &e, &hash, &full, old)?;
-            let wire = conn.received - before;
-            store.stats.bump(|s| match &outcome {
-                Err(_) => s.files_failed += 1,
-                Ok(msg::Encoding::DeltaZstd) => {
-                    s.files_delta += 1;
-                    s.bytes_delta += e.size;
-                    s.delta_bytes_sent += wire;
-                    s.file_bytes_sent += wire;
-                }
-                Ok(_) => {
-                    s.files_copied += 1;
-                    s.bytes_copied += e.size;
-                    s.file_bytes_sent += wire;
-                }
-            });
-            conn.send_now(
-                Kind::Done,
-                &msg::encode_done(outcome.as_ref().err().map(String::as_str)),
-            )
+        Ok(Plan::Receive { full, old }) => {
+            if session.pending.len() >= MAX_PENDING {
+                return Err(Error::Protocol {
+                    peer: conn.peer.clone(),
+                    what: "too many offers without files".into(),
+                });
+            }
+            let reply = if old.is_some() {
+                OfferReply::SendDelta
+            } else {
+                OfferReply::SendFull
+            };
+            session.pending.insert(
+                ticket,
+                Pending {
+                    entry: e,
+                    hash,
+                    full,
+                    old,
+                },
+            );
+            conn.send_now(Kind::OfferReply, &[reply as u8])
         }
     }
+}
+
+/// The signature of a pending offer's old version.
+fn signature(conn: &mut Conn, payload: &[u8], session: &Session) -> Result<()> {
+    let ticket = msg::decode_ticket(payload, &conn.peer.clone())?;
+    let old = session.pending.get(&ticket).and_then(|p| p.old.clone());
+    receive::send_signature(conn, old.as_deref())
+}
+
+/// The stream of a pending offer.
+fn file(conn: &mut Conn, store: &Store, payload: &[u8], session: &mut Session) -> Result<()> {
+    let (ticket, encoding, raw_len) = msg::decode_file_header(payload, &conn.peer.clone())?;
+    let Some(p) = session.pending.remove(&ticket) else {
+        return Err(Error::Protocol {
+            peer: conn.peer.clone(),
+            what: format!("file for unknown offer {ticket}"),
+        });
+    };
+    let before = conn.received;
+    let outcome = receive::receive(conn, store, &p, encoding, raw_len)?;
+    let wire = conn.received - before;
+    let size = p.entry.size;
+    store.stats.bump(|s| match &outcome {
+        Err(_) => s.files_failed += 1,
+        Ok(msg::Encoding::DeltaZstd) => {
+            s.files_delta += 1;
+            s.bytes_delta += size;
+            s.delta_bytes_sent += wire;
+            s.file_bytes_sent += wire;
+        }
+        Ok(_) => {
+            s.files_copied += 1;
+            s.bytes_copied += size;
+            s.file_bytes_sent += wire;
+        }
+    });
+    conn.send_now(
+        Kind::Done,
+        &msg::encode_done(outcome.as_ref().err().map(String::as_str)),
+    )
 }

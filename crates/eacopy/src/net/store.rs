@@ -145,6 +145,13 @@ impl Store {
                 Ok(_) => Status::Refused("a file is in the way of this directory".into()),
                 Err(_) => match fs::create_dir(&full) {
                     Ok(()) => Status::Have,
+                    // Another connection made it meanwhile: fine if it is a real directory.
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        match fs::symlink_metadata(&full) {
+                            Ok(m) if m.is_dir() => Status::Have,
+                            _ => Status::Refused(format!("cannot create directory: {err}")),
+                        }
+                    }
                     Err(err) => Status::Refused(format!("cannot create directory: {err}")),
                 },
             };
