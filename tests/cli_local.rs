@@ -211,13 +211,25 @@ fn errors_are_one_clear_line() {
     let reserved = env.write("reference.bin", b"x");
     let err = env.fail(&["cp", reserved.to_str().unwrap(), "s3://releases/a/"]);
     assert!(err.contains("reserved"), "{err}");
-    let no_endpoint = Command::new(env!("CARGO_BIN_EXE_dg"))
+    // No endpoint and no credentials: S3 is meant, and the error says how to configure it.
+    let home = tempfile::tempdir().unwrap();
+    let mut no_credentials = Command::new(env!("CARGO_BIN_EXE_dg"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("DG_") {
+            no_credentials.env_remove(key);
+        }
+    }
+    let no_credentials = no_credentials
         .args(["ls"])
-        .env_remove("AWS_ENDPOINT_URL")
+        .env("HOME", home.path())
         .output()
         .unwrap();
-    assert!(!no_endpoint.status.success());
-    assert!(String::from_utf8_lossy(&no_endpoint.stderr).contains("--endpoint-url"));
+    assert!(!no_credentials.status.success());
+    let text = String::from_utf8_lossy(&no_credentials.stderr);
+    assert!(
+        text.contains("AWS_ACCESS_KEY_ID") && text.contains("--endpoint-url file://"),
+        "{text}"
+    );
     let usage = env.dg(&["cp"]);
     assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
 }

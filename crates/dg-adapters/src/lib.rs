@@ -36,11 +36,19 @@ pub mod cache;
 mod clock;
 pub mod conformance;
 pub mod engine;
+#[cfg(feature = "seethrough")]
+pub mod seethrough;
+#[cfg(feature = "seethrough")]
+mod seethrough_expander;
 mod staging;
 pub mod storage;
+#[cfg(feature = "s3-test-server")]
+pub mod testing;
 
 pub use blob::{FileBlob, HandleBlob};
 pub use cache::{EncryptedCache, FsCache, MemoryCache};
 pub use clock::SystemClock;
+#[cfg(feature = "seethrough")]
+pub use seethrough_expander::SeeThrough;
 pub use staging::{DestinationFile, DirStaging, MemoryStaging};
 pub use storage::{LocalStorage, MemoryStorage};

@@ -16,8 +16,10 @@ use clap::{Args, Parser, Subcommand};
   dg ls s3://releases/app/ --endpoint-url file:///tmp/store
   dg cp s3://releases/app/app-1.0.zip ./restored/ --endpoint-url file:///tmp/store
 
-Storage: --endpoint-url (or AWS_ENDPOINT_URL) file:///DIR uses the local directory DIR,
-one sub-directory per bucket."
+Storage: AWS S3 by default, with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+~/.aws (--profile). --endpoint-url http://HOST:PORT (or AWS_ENDPOINT_URL) for S3-compatible
+stores (MinIO, R2, Hetzner, B2, Ceph), addressed path-style; --endpoint-url file:///DIR for a
+local directory store, one sub-directory per bucket."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -29,9 +31,22 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where objects live: file:///DIR for a local store.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    /// S3-compatible endpoint (http(s)://HOST:PORT), or file:///DIR for a local directory store.
+    /// Without it: AWS S3.
+    #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Profile of ~/.aws/credentials and ~/.aws/config (else AWS_PROFILE, then `default`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send unsigned requests (public buckets).
+    #[arg(long, global = true)]
+    pub no_sign_request: bool,
 
     /// More log output (-v info, -vv debug, -vvv trace); DG_LOG_LEVEL overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

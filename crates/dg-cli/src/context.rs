@@ -4,14 +4,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
+use dg_adapters::storage::S3Storage;
 use dg_adapters::{
     engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
-    DirStaging, LocalStorage, SystemClock,
+    DirStaging, LocalStorage, SeeThrough, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Ports};
 use dg_ports::{Buckets, ObjectStorage, Staging};
 
 use crate::args::Global;
+use crate::aws_config::{s3_config, S3Flags};
 
 /// Everything a command needs.
 pub struct Context {
@@ -23,12 +25,14 @@ pub struct Context {
     pub _cache: crate::cache::CacheSetup,
 }
 
-/// The storage a `--endpoint-url` names.
-fn storage(endpoint: Option<&str>) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Buckets>)> {
-    let Some(endpoint) = endpoint else {
-        bail!("no storage endpoint: pass --endpoint-url file:///DIR (or set AWS_ENDPOINT_URL) to use a local directory store");
-    };
-    if let Some(path) = endpoint.strip_prefix("file://") {
+/// The storage the global flags name: a local directory for `file://`, S3 otherwise.
+fn storage(global: &Global) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Buckets>)> {
+    let endpoint = global.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|e| !e.is_empty())
+    });
+    if let Some(path) = endpoint.as_deref().and_then(|e| e.strip_prefix("file://")) {
         if path.is_empty() {
             bail!("--endpoint-url file:// needs a directory, e.g. file:///var/lib/dg");
         }
@@ -38,10 +42,14 @@ fn storage(endpoint: Option<&str>) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Bu
         );
         return Ok((local.clone(), local));
     }
-    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-        bail!("S3 endpoints ({endpoint}) are not supported by this build yet; use file:///DIR for a local store");
-    }
-    bail!("`{endpoint}` is not an endpoint dg understands (expected file:///DIR)");
+    let config = s3_config(&S3Flags {
+        endpoint_url: endpoint.as_deref(),
+        region: global.region.as_deref(),
+        profile: global.profile.as_deref(),
+        no_sign_request: global.no_sign_request,
+    })?;
+    let s3 = Arc::new(S3Storage::new(config)?);
+    Ok((s3.clone(), s3))
 }
 
 /// The diff engines, the default (VCDIFF, readable by Python deltaglider) first.
@@ -56,7 +64,7 @@ pub fn engines() -> EngineSet {
 impl Context {
     /// Builds the service for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
-        let (storage, buckets) = storage(global.endpoint_url.as_deref())?;
+        let (storage, buckets) = storage(global)?;
         let staging = match std::env::var_os("DG_TMPDIR") {
             Some(dir) => DirStaging::new(PathBuf::from(dir)),
             None => DirStaging::system(),
@@ -71,7 +79,7 @@ impl Context {
             engines: engines(),
             clock: Arc::new(SystemClock),
             compressor: Some(Arc::new(ZstdCompressor::default())),
-            expander: None,
+            expander: Some(Arc::new(SeeThrough::default())),
         };
         Ok(Context {
             dg: DeltaGlider::new(ports, Config::default()),

@@ -2,6 +2,7 @@
 //! to an exit code (0 success, 1 failure, 2 usage error).
 
 mod args;
+mod aws_config;
 mod cache;
 mod commands;
 mod context;

@@ -42,6 +42,7 @@ impl DeltaGlider {
         let compressor = self.compressor()?.clone();
         let staging = self.staging().clone();
         let source = up.source.clone();
+        let (want_sha, want_len) = (up.sha256.clone(), up.size);
         let expanded = blocking(move || {
             let input = source.map()?;
             let mut plain = HashingWriter::new(staging.create()?);
@@ -53,14 +54,22 @@ impl DeltaGlider {
                 .flush()
                 .map_err(|e| Error::io("writing a plain form", e))?;
             let (writer, sha256, size) = plain.finish();
+            let blob = writer.finish()?;
+            // The recipe is only kept once it provably rebuilds the file.
+            let mut check = HashingWriter::new(std::io::sink());
+            expander.rebuild(&blob.map()?, &recipe, &mut check, want_len)?;
+            let (_, rebuilt_sha, rebuilt_len) = check.finish();
+            if rebuilt_sha != want_sha || rebuilt_len != want_len {
+                return Err(Error::Corrupt {
+                    what: "a see-through recipe just made".into(),
+                    check: "SHA-256",
+                    expected: want_sha,
+                    actual: rebuilt_sha,
+                });
+            }
             let mut packed = Vec::new();
             compressor.compress(&mut &recipe[..], &mut packed)?;
-            Ok(Some((
-                writer.finish()?,
-                Fingerprint { size, sha256 },
-                packed,
-                summary,
-            )))
+            Ok(Some((blob, Fingerprint { size, sha256 }, packed, summary)))
         })
         .await;
         match expanded {

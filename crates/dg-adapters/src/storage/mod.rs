@@ -4,11 +4,15 @@ mod counting;
 mod listing;
 mod local;
 mod memory;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use counting::CountingStorage;
 pub use listing::paginate;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Credentials, S3Storage};
 
 /// Validates a bucket name the way S3 does (3–63 characters of `a-z 0-9 . -`, starting and
 /// ending with a letter or digit).

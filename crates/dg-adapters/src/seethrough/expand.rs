@@ -1,0 +1,566 @@
+//! `expand`: walks gzip/zip containers, analyses deflate streams, emits plain + recipe.
+
+use std::io::Write;
+
+use super::engine::Analyzer;
+use super::error::SeeThroughError;
+use super::wire::{
+    max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CORR_SLACK, MAX_CHUNK_PLAIN,
+    MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT,
+};
+use super::{gzip, zip, ExpandOptions, ExpandStats};
+
+/// Most notes kept in `ExpandStats::notes` (further ones are only counted).
+const MAX_NOTES: usize = 64;
+
+/// Destination of one op list: the plain stream and the recipe body.
+/// Consecutive raw regions are merged into one `OP_COPY`.
+pub(super) struct Sink<'w> {
+    plain: &'w mut dyn Write,
+    recipe: &'w mut dyn Write,
+    pending_copy: u64,
+    pub(super) plain_len: u64,
+    pub(super) recipe_len: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'w> Sink<'w> {
+    pub(super) fn new(plain: &'w mut dyn Write, recipe: &'w mut dyn Write) -> Self {
+        Sink {
+            plain,
+            recipe,
+            pending_copy: 0,
+            plain_len: 0,
+            recipe_len: 0,
+            scratch: Vec::with_capacity(32),
+        }
+    }
+
+    /// A raw region: its bytes go to plain, and an `OP_COPY` (merged) to the recipe.
+    fn copy(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.plain.write_all(bytes)?;
+        self.plain_len += bytes.len() as u64;
+        self.pending_copy += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Plaintext belonging to a deflate op.
+    fn text(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.plain.write_all(bytes)?;
+        self.plain_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn flush_copy(&mut self) -> std::io::Result<()> {
+        if self.pending_copy > 0 {
+            self.scratch.clear();
+            self.scratch.push(OP_COPY);
+            put_varint(&mut self.scratch, self.pending_copy);
+            self.recipe.write_all(&self.scratch)?;
+            self.recipe_len += self.scratch.len() as u64;
+            self.pending_copy = 0;
+        }
+        Ok(())
+    }
+
+    /// Raw recipe bytes (after flushing any pending copy).
+    pub(super) fn op(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.flush_copy()?;
+        self.recipe.write_all(bytes)?;
+        self.recipe_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn lit(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut h = vec![OP_LIT];
+        put_varint(&mut h, bytes.len() as u64);
+        self.op(&h)?;
+        self.op(bytes)
+    }
+
+    /// Ends the op list with `OP_END`.
+    pub(super) fn finish(&mut self) -> std::io::Result<()> {
+        self.op(&[OP_END])
+    }
+}
+
+/// Encodes one chunk record.
+fn chunk_record(plain_len: u64, comp_len: u64, corr: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(corr.len() + 16);
+    b.push(CHUNK_MORE);
+    put_varint(&mut b, plain_len);
+    put_varint(&mut b, comp_len);
+    put_varint(&mut b, corr.len() as u64);
+    b.extend_from_slice(corr);
+    b
+}
+
+/// What became of one deflate stream.
+enum Outcome {
+    /// Nothing was emitted; the caller keeps the stream raw.
+    Raw,
+    /// The first `consumed` compressed bytes were reproduced; the caller copies the rest raw.
+    Partial { consumed: usize },
+    /// The whole stream (`consumed` bytes) was reproduced.
+    Complete {
+        consumed: usize,
+        crc: u32,
+        plain_len: u64,
+    },
+}
+
+/// Plaintext of one stream written so far (or held back while deciding whether it
+/// is itself a container), shared by the analysis passes over that stream.
+struct StreamPlain {
+    /// Held plaintext of a nesting candidate (`None` once streamed to the sink).
+    held: Option<Vec<u8>>,
+    /// Plaintext bytes of this stream already written or held.
+    committed: u64,
+}
+
+/// Result of one analysis pass over a stream.
+struct Pass {
+    /// Encoded chunk records (without the final `CHUNK_END`).
+    records: Vec<u8>,
+    /// Compressed bytes reproduced.
+    consumed: usize,
+    plain_len: u64,
+    crc: u32,
+    corrections_len: u64,
+    chunks: usize,
+    complete: bool,
+    /// preflate failed (a retry with larger chunks may get further).
+    retryable: bool,
+    stop: Option<String>,
+}
+
+/// Most recipe bytes held in memory for one stream.
+const MAX_HELD_RECIPE: u64 = 64 << 20;
+
+/// Walks containers and emits ops; one per nesting level that buffers.
+pub(super) struct Expander<'o> {
+    opts: &'o ExpandOptions,
+    pub(super) stats: ExpandStats,
+    /// Plaintext bytes this expander may still emit for deflate streams.
+    budget: u64,
+    suppressed_notes: usize,
+}
+
+impl<'o> Expander<'o> {
+    pub(super) fn new(opts: &'o ExpandOptions, budget: u64) -> Self {
+        Expander {
+            opts,
+            stats: ExpandStats::default(),
+            budget,
+            suppressed_notes: 0,
+        }
+    }
+
+    fn note(&mut self, n: String) {
+        if self.stats.notes.len() < MAX_NOTES {
+            self.stats.notes.push(n);
+        } else {
+            self.suppressed_notes += 1;
+        }
+    }
+
+    pub(super) fn finish_notes(&mut self) {
+        if self.suppressed_notes > 0 {
+            let n = self.suppressed_notes;
+            self.stats.notes.push(format!("... and {n} more notes"));
+            self.suppressed_notes = 0;
+        }
+    }
+
+    fn absorb(&mut self, other: Expander<'_>) {
+        let s = other.stats;
+        self.stats.streams += s.streams;
+        self.stats.reproduced += s.reproduced;
+        self.stats.partial += s.partial;
+        self.stats.kept_raw += s.kept_raw;
+        self.stats.corrections_len += s.corrections_len;
+        for n in s.notes {
+            self.note(n);
+        }
+        self.suppressed_notes += other.suppressed_notes;
+    }
+
+    /// Expands `data` if it is a gzip or zip container (and `depth_left > 0`), writing
+    /// ops for all of `data`. Returns false (having written nothing) otherwise.
+    pub(super) fn container(
+        &mut self,
+        data: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+    ) -> Result<bool, SeeThroughError> {
+        if depth_left == 0 {
+            return Ok(false);
+        }
+        if gzip::header_len(data).is_some() {
+            self.gzip(data, sink, depth_left)?;
+            return Ok(true);
+        }
+        if let Some(spans) = zip::member_spans(data) {
+            self.zip(data, &spans, sink, depth_left)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn gzip(
+        &mut self,
+        data: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+    ) -> Result<(), SeeThroughError> {
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let Some(h) = gzip::header_len(&data[pos..]) else {
+                break;
+            };
+            let body = &data[pos + h..];
+            match self.deflate(body, sink, depth_left, Some(&data[pos..pos + h]), pos)? {
+                Outcome::Raw => break,
+                Outcome::Partial { consumed } => {
+                    pos += h + consumed;
+                    break;
+                }
+                Outcome::Complete {
+                    consumed,
+                    crc,
+                    plain_len,
+                } => {
+                    let t = pos + h + consumed;
+                    pos = t;
+                    let Some(trailer) = data.get(t..t + 8) else {
+                        break;
+                    };
+                    if trailer[..4] != crc.to_le_bytes()
+                        || trailer[4..] != (plain_len as u32).to_le_bytes()
+                    {
+                        self.note(format!(
+                            "gzip member trailer at {t} does not match its data"
+                        ));
+                        break;
+                    }
+                    sink.op(&[OP_GZIP_TRAILER])?;
+                    pos = t + 8;
+                }
+            }
+        }
+        sink.copy(&data[pos..])?;
+        Ok(())
+    }
+
+    fn zip(
+        &mut self,
+        data: &[u8],
+        spans: &[zip::Span],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+    ) -> Result<(), SeeThroughError> {
+        let mut cur = 0usize;
+        for s in spans {
+            sink.copy(&data[cur..s.start])?;
+            let member = &data[s.start..s.end];
+            match s.method {
+                zip::Method::Deflated if member.len() as u64 >= self.opts.min_stream_len => {
+                    match self.deflate(member, sink, depth_left, None, s.start)? {
+                        Outcome::Raw => sink.copy(member)?,
+                        Outcome::Partial { consumed } | Outcome::Complete { consumed, .. } => {
+                            sink.copy(&member[consumed..])?
+                        }
+                    }
+                }
+                zip::Method::Stored
+                    if depth_left > 1
+                        && (gzip::looks_like_gzip(member) || zip::looks_like_zip(member)) =>
+                {
+                    if !self.container(member, sink, depth_left - 1)? {
+                        sink.copy(member)?;
+                    }
+                }
+                _ => sink.copy(member)?,
+            }
+            cur = s.end;
+        }
+        sink.copy(&data[cur..])?;
+        Ok(())
+    }
+
+    /// Analyses the deflate stream at the start of `body`. On success emits (in order)
+    /// `lit_prefix` as `OP_LIT`, the deflate op and its plaintext. `at` is for notes.
+    ///
+    /// preflate-rs 0.7 sometimes fails to *continue* a stream at a chunk boundary
+    /// (errors such as "no match found" that do not occur when the same blocks are
+    /// analysed in one chunk). A stream that fails after its first chunk is therefore
+    /// analysed again from the start with 8x larger chunks (up to 64 MiB); the pass
+    /// that reproduces more wins. Plaintext is written once: both passes produce the
+    /// same plaintext prefix, and only bytes beyond what was already written are emitted.
+    fn deflate(
+        &mut self,
+        body: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+        lit_prefix: Option<&[u8]>,
+        at: usize,
+    ) -> Result<Outcome, SeeThroughError> {
+        self.stats.streams += 1;
+        let max_chunk = MAX_CHUNK_PLAIN / 2;
+        let mut chunk_plain = self.opts.chunk_plain.clamp(64 << 10, max_chunk);
+        let mut out = StreamPlain {
+            held: None,
+            committed: 0,
+        };
+        let mut best: Option<Pass> = None;
+        let mut notes = Vec::new();
+        for _attempt in 0..4 {
+            let pass = self.pass(body, sink, depth_left, chunk_plain, &mut out)?;
+            let retry = !pass.complete && pass.retryable && chunk_plain < max_chunk;
+            if let Some(why) = &pass.stop {
+                notes.push(format!("{} (chunk size {chunk_plain})", why));
+            }
+            if best.as_ref().is_none_or(|b| pass.consumed > b.consumed) {
+                best = Some(pass);
+            }
+            if !retry {
+                break;
+            }
+            chunk_plain = (chunk_plain * 8).min(max_chunk);
+        }
+        let why = notes.join("; ");
+        let Some(best) = best.filter(|b| b.chunks > 0) else {
+            self.stats.kept_raw += 1;
+            let why = if why.is_empty() {
+                "empty".to_string()
+            } else {
+                why
+            };
+            self.note(format!(
+                "deflate stream at {at} ({} bytes available) kept raw: {why}",
+                body.len()
+            ));
+            return Ok(Outcome::Raw);
+        };
+        if best.plain_len != out.committed {
+            return Err(SeeThroughError::SelfCheck(format!(
+                "stream at {at}: recorded {} plaintext bytes but wrote {}",
+                best.plain_len, out.committed
+            )));
+        }
+        self.stats.corrections_len += best.corrections_len;
+        let mut nested_done = false;
+        if let Some(text) = out.held.as_ref().filter(|_| best.complete) {
+            let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
+            nested_done = self.nested(
+                text,
+                &best.records,
+                sink,
+                depth_left,
+                lit_prefix,
+                max_nested,
+            )?;
+        }
+        if !nested_done {
+            self.start_op(sink, lit_prefix, OP_DEFLATE)?;
+            sink.op(&best.records)?;
+            if let Some(text) = out.held.as_ref() {
+                sink.text(text)?;
+            }
+        }
+        sink.op(&[CHUNK_END])?;
+        if best.complete {
+            self.stats.reproduced += 1;
+            if !why.is_empty() {
+                self.note(format!(
+                    "deflate stream at {at} reproduced after retry: {why}"
+                ));
+            }
+            Ok(Outcome::Complete {
+                consumed: best.consumed,
+                crc: best.crc,
+                plain_len: best.plain_len,
+            })
+        } else {
+            self.stats.partial += 1;
+            self.note(format!(
+                "deflate stream at {at} reproduced for its first {} of {} bytes only: {why}",
+                best.consumed,
+                body.len()
+            ));
+            Ok(Outcome::Partial {
+                consumed: best.consumed,
+            })
+        }
+    }
+
+    /// One analysis pass over a stream with a given chunk size. Chunk records are
+    /// collected in memory; plaintext beyond `out.committed` is emitted (or held).
+    fn pass(
+        &mut self,
+        body: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+        chunk_plain: u64,
+        out: &mut StreamPlain,
+    ) -> Result<Pass, SeeThroughError> {
+        let ratio = f64::from(self.opts.max_correction_ratio.clamp(0.0, 1.0));
+        let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
+        let mut an = Analyzer::new(usize::try_from(chunk_plain).unwrap_or(1 << 24));
+        let mut p = Pass {
+            records: Vec::new(),
+            consumed: 0,
+            plain_len: 0,
+            crc: 0,
+            corrections_len: 0,
+            chunks: 0,
+            complete: false,
+            retryable: false,
+            stop: None,
+        };
+        let mut crc = crc32fast::Hasher::new();
+        while !an.is_done() {
+            let c = match an.next_chunk(&body[p.consumed..]) {
+                Ok(c) => c,
+                Err(e) => {
+                    // at the first chunk only "block larger than the chunk" is worth a retry
+                    p.retryable = e.plain_limit || p.chunks > 0;
+                    p.stop = Some(e.message);
+                    break;
+                }
+            };
+            let text = an.text();
+            let (plain_len, comp_len, corr_len) = (
+                text.len() as u64,
+                c.comp_len as u64,
+                c.corrections.len() as u64,
+            );
+            if comp_len == 0 && !an.is_done() {
+                p.stop = Some("preflate made no progress".to_string());
+                break;
+            }
+            if plain_len > MAX_CHUNK_PLAIN || comp_len > max_comp_for_plain(plain_len) {
+                p.stop = Some(format!(
+                    "chunk of {plain_len} plain / {comp_len} compressed bytes out of bounds"
+                ));
+                break;
+            }
+            if corr_len as f64 > ratio * comp_len as f64 + CORR_SLACK as f64 {
+                p.stop = Some(format!(
+                    "corrections too large ({corr_len} bytes for {comp_len} compressed bytes)"
+                ));
+                break;
+            }
+            if p.records.len() as u64 + corr_len > MAX_HELD_RECIPE {
+                p.stop = Some("recipe for this stream too large".to_string());
+                break;
+            }
+            // plaintext not yet written by an earlier pass
+            let new_from = out.committed.saturating_sub(p.plain_len);
+            let fresh = if new_from < plain_len {
+                &text[new_from as usize..]
+            } else {
+                &[][..]
+            };
+            if fresh.len() as u64 > self.budget {
+                p.stop = Some("max_plain reached".to_string());
+                break;
+            }
+            if p.chunks == 0
+                && out.committed == 0
+                && depth_left > 1
+                && (gzip::looks_like_gzip(text) || zip::looks_like_zip(text))
+            {
+                out.held = Some(Vec::new());
+            }
+            if !fresh.is_empty() {
+                self.budget -= fresh.len() as u64;
+                out.committed += fresh.len() as u64;
+                let spill = match out.held.as_mut() {
+                    Some(h) if (h.len() + fresh.len()) as u64 <= max_nested => {
+                        h.extend_from_slice(fresh);
+                        false
+                    }
+                    Some(_) => true,
+                    None => {
+                        sink.text(fresh)?;
+                        false
+                    }
+                };
+                if spill {
+                    // too big to buffer for nesting: write what was held and stream the rest
+                    if let Some(h) = out.held.take() {
+                        sink.text(&h)?;
+                    }
+                    sink.text(fresh)?;
+                }
+            }
+            p.records
+                .extend_from_slice(&chunk_record(plain_len, comp_len, &c.corrections));
+            crc.update(text);
+            p.corrections_len += corr_len;
+            p.plain_len += plain_len;
+            p.consumed += c.comp_len;
+            p.chunks += 1;
+            an.shrink();
+        }
+        p.complete = p.stop.is_none() && an.is_done();
+        p.crc = crc.finalize();
+        Ok(p)
+    }
+
+    fn start_op(
+        &mut self,
+        sink: &mut Sink<'_>,
+        lit_prefix: Option<&[u8]>,
+        op: u8,
+    ) -> std::io::Result<()> {
+        if let Some(p) = lit_prefix {
+            sink.lit(p)?;
+        }
+        sink.op(&[op])
+    }
+
+    /// Tries to expand held plaintext as a nested container; on success emits
+    /// `OP_DEFLATE_NESTED` with the sub-op list and the chunk records.
+    fn nested(
+        &mut self,
+        text: &[u8],
+        records: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+        lit_prefix: Option<&[u8]>,
+        max_nested: u64,
+    ) -> Result<bool, SeeThroughError> {
+        let mut sub_plain: Vec<u8> = Vec::new();
+        let mut sub_recipe: Vec<u8> = Vec::new();
+        let start_budget = self.budget.min(max_nested);
+        let mut sub = Expander::new(self.opts, start_budget);
+        let recognised = {
+            let mut sub_sink = Sink::new(&mut sub_plain, &mut sub_recipe);
+            let r = sub.container(text, &mut sub_sink, depth_left - 1)?;
+            if r {
+                sub_sink.finish()?;
+            }
+            r
+        };
+        let useful = recognised && sub.stats.reproduced + sub.stats.partial > 0;
+        let spent = start_budget.saturating_sub(sub.budget);
+        self.absorb(sub);
+        if !useful {
+            return Ok(false);
+        }
+        self.budget = self.budget.saturating_sub(spent);
+        self.start_op(sink, lit_prefix, OP_DEFLATE_NESTED)?;
+        let mut b = Vec::new();
+        put_varint(&mut b, text.len() as u64);
+        sink.op(&b)?;
+        sink.op(&sub_recipe)?;
+        sink.text(&sub_plain)?;
+        sink.op(records)?;
+        Ok(true)
+    }
+}

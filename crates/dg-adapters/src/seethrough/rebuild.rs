@@ -1,0 +1,317 @@
+//! `rebuild`: interprets a recipe against the plain stream to recreate the original bytes.
+
+use std::io::Write;
+
+use super::engine::Recreator;
+use super::error::SeeThroughError;
+use super::wire::{
+    max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CORR_SLACK, HEADER_LEN, MAGIC,
+    MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END,
+    OP_GZIP_TRAILER, OP_LIT, TRAILER_LEN, VERSION,
+};
+
+/// Where rebuilt bytes go: the caller's writer or a bounded in-memory buffer.
+trait Out {
+    /// Bytes that may still be written.
+    fn room(&self) -> u64;
+    fn put(&mut self, b: &[u8], at: u64) -> Result<(), SeeThroughError>;
+}
+
+struct WriterOut<'a> {
+    out: &'a mut dyn Write,
+    written: u64,
+    declared: u64,
+    max_output: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Out for WriterOut<'_> {
+    fn room(&self) -> u64 {
+        self.declared
+            .min(self.max_output)
+            .saturating_sub(self.written)
+    }
+    fn put(&mut self, b: &[u8], at: u64) -> Result<(), SeeThroughError> {
+        let end = self.written.saturating_add(b.len() as u64);
+        if end > self.max_output {
+            return Err(SeeThroughError::OutputLimit {
+                limit: self.max_output,
+            });
+        }
+        if end > self.declared {
+            return Err(SeeThroughError::bad(at, "output longer than declared"));
+        }
+        self.out.write_all(b)?;
+        self.crc.update(b);
+        self.written = end;
+        Ok(())
+    }
+}
+
+struct BufOut {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl Out for BufOut {
+    fn room(&self) -> u64 {
+        self.limit.saturating_sub(self.buf.len() as u64)
+    }
+    fn put(&mut self, b: &[u8], at: u64) -> Result<(), SeeThroughError> {
+        if b.len() as u64 > self.room() {
+            return Err(SeeThroughError::bad(
+                at,
+                "nested output longer than declared",
+            ));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+}
+
+fn u64_le(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+/// See [`super::rebuild`].
+pub(super) fn rebuild(
+    plain: &[u8],
+    recipe: &[u8],
+    out: &mut dyn Write,
+    max_output: u64,
+) -> Result<u64, SeeThroughError> {
+    if recipe.len() < 4 || recipe[..4] != MAGIC {
+        if recipe.len() < 4 && MAGIC.starts_with(recipe) {
+            return Err(SeeThroughError::Truncated { what: "recipe" });
+        }
+        return Err(SeeThroughError::bad(
+            0,
+            "not a see-through recipe (bad magic)",
+        ));
+    }
+    let version = *recipe
+        .get(4)
+        .ok_or(SeeThroughError::Truncated { what: "recipe" })?;
+    if version != VERSION {
+        return Err(SeeThroughError::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    if recipe.len() < HEADER_LEN + 1 + TRAILER_LEN {
+        return Err(SeeThroughError::Truncated { what: "recipe" });
+    }
+    if recipe[5] != 0 {
+        return Err(SeeThroughError::bad(5, "unknown header flags"));
+    }
+    let t = recipe.len() - TRAILER_LEN;
+    let stored_crc = u32::from_le_bytes([
+        recipe[t + 20],
+        recipe[t + 21],
+        recipe[t + 22],
+        recipe[t + 23],
+    ]);
+    if crc32fast::hash(&recipe[..t + 20]) != stored_crc {
+        return Err(SeeThroughError::bad(
+            (t + 20) as u64,
+            "recipe checksum mismatch (corrupted recipe)",
+        ));
+    }
+    let plain_len = u64_le(&recipe[t..]);
+    let total_len = u64_le(&recipe[t + 8..]);
+    let crc = u32::from_le_bytes([
+        recipe[t + 16],
+        recipe[t + 17],
+        recipe[t + 18],
+        recipe[t + 19],
+    ]);
+    if plain.len() as u64 != plain_len {
+        return Err(SeeThroughError::Mismatch(format!(
+            "plain stream is {} bytes, recipe expects {plain_len}",
+            plain.len()
+        )));
+    }
+    if total_len > max_output {
+        return Err(SeeThroughError::OutputLimit { limit: max_output });
+    }
+    let mut r = Reader::new(&recipe[HEADER_LEN..t], HEADER_LEN as u64, "recipe");
+    let mut p = Reader::new(plain, 0, "plain stream");
+    let mut w = WriterOut {
+        out,
+        written: 0,
+        declared: total_len,
+        max_output,
+        crc: crc32fast::Hasher::new(),
+    };
+    run_ops(&mut r, &mut p, &mut w, 0)?;
+    if !r.is_empty() {
+        return Err(SeeThroughError::bad(r.offset(), "bytes after the op list"));
+    }
+    if !p.is_empty() {
+        return Err(SeeThroughError::Mismatch(format!(
+            "{} plain bytes left unused",
+            p.remaining()
+        )));
+    }
+    if w.written != total_len {
+        return Err(SeeThroughError::Mismatch(format!(
+            "rebuilt {} bytes, recipe declares {total_len}",
+            w.written
+        )));
+    }
+    let got = w.crc.finalize();
+    if got != crc {
+        return Err(SeeThroughError::Mismatch(format!(
+            "CRC-32 of rebuilt data is {got:08x}, recipe declares {crc:08x}"
+        )));
+    }
+    w.out.flush()?;
+    Ok(w.written)
+}
+
+/// Runs one op list until `OP_END`.
+fn run_ops(
+    r: &mut Reader<'_>,
+    p: &mut Reader<'_>,
+    out: &mut dyn Out,
+    depth: u8,
+) -> Result<(), SeeThroughError> {
+    // (crc, len) of the deflate op just before, for OP_GZIP_TRAILER
+    let mut last: Option<(u32, u64)> = None;
+    loop {
+        let at = r.offset();
+        let op = r.u8()?;
+        let prev = last.take();
+        match op {
+            OP_END => return Ok(()),
+            OP_COPY => {
+                let n = r.varint()?;
+                if n == 0 {
+                    return Err(SeeThroughError::bad(at, "empty copy"));
+                }
+                if n > out.room() {
+                    return Err(SeeThroughError::bad(
+                        at,
+                        "copy longer than the declared output",
+                    ));
+                }
+                let b = p.take(n)?;
+                out.put(b, at)?;
+            }
+            OP_LIT => {
+                let n = r.varint()?;
+                let b = r.take(n)?;
+                out.put(b, at)?;
+            }
+            OP_DEFLATE => {
+                last = Some(run_chunks(r, p, out)?);
+            }
+            OP_DEFLATE_NESTED => {
+                if depth + 1 >= MAX_NEST {
+                    return Err(SeeThroughError::bad(at, "nesting too deep"));
+                }
+                let n = r.varint()?;
+                if n > MAX_NESTED_PLAIN {
+                    return Err(SeeThroughError::bad(at, "nested plaintext too large"));
+                }
+                let mut buf = BufOut {
+                    buf: Vec::new(),
+                    limit: n,
+                };
+                run_ops(r, p, &mut buf, depth + 1)?;
+                if buf.buf.len() as u64 != n {
+                    return Err(SeeThroughError::bad(
+                        at,
+                        "nested plaintext shorter than declared",
+                    ));
+                }
+                let mut src = Reader::new(&buf.buf, 0, "nested plaintext");
+                last = Some(run_chunks(r, &mut src, out)?);
+                if !src.is_empty() {
+                    return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
+                }
+            }
+            OP_GZIP_TRAILER => {
+                let Some((crc, len)) = prev else {
+                    return Err(SeeThroughError::bad(
+                        at,
+                        "gzip trailer without a deflate stream",
+                    ));
+                };
+                let mut t = [0u8; 8];
+                t[..4].copy_from_slice(&crc.to_le_bytes());
+                t[4..].copy_from_slice(&(len as u32).to_le_bytes());
+                out.put(&t, at)?;
+            }
+            _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
+        }
+    }
+}
+
+/// Reads a chunk list and re-creates the deflate stream; returns (CRC-32, length) of its plaintext.
+fn run_chunks(
+    r: &mut Reader<'_>,
+    src: &mut Reader<'_>,
+    out: &mut dyn Out,
+) -> Result<(u32, u64), SeeThroughError> {
+    let mut rec = Recreator::new();
+    let mut crc = crc32fast::Hasher::new();
+    let mut total = 0u64;
+    let mut n = 0u64;
+    loop {
+        let at = r.offset();
+        match r.u8()? {
+            CHUNK_END => break,
+            CHUNK_MORE => {}
+            t => {
+                return Err(SeeThroughError::bad(
+                    at,
+                    format!("unknown chunk tag 0x{t:02x}"),
+                ));
+            }
+        }
+        let plain_len = r.varint()?;
+        let comp_len = r.varint()?;
+        let corr_len = r.varint()?;
+        if plain_len > MAX_CHUNK_PLAIN {
+            return Err(SeeThroughError::bad(at, "chunk plaintext too large"));
+        }
+        if comp_len > max_comp_for_plain(plain_len) {
+            return Err(SeeThroughError::bad(
+                at,
+                "chunk compressed length out of bounds",
+            ));
+        }
+        if corr_len > comp_len.saturating_add(CORR_SLACK) {
+            return Err(SeeThroughError::bad(at, "chunk corrections too large"));
+        }
+        if comp_len > out.room() {
+            return Err(SeeThroughError::bad(
+                at,
+                "chunk longer than the declared output",
+            ));
+        }
+        let text = src.take(plain_len)?;
+        let corr = r.take(corr_len)?;
+        let bytes = rec.chunk(text, corr)?;
+        if bytes.len() as u64 != comp_len {
+            return Err(SeeThroughError::Mismatch(format!(
+                "deflate chunk at recipe byte {at} recreated {} bytes, expected {comp_len}",
+                bytes.len()
+            )));
+        }
+        out.put(&bytes, at)?;
+        crc.update(text);
+        total += plain_len;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(SeeThroughError::bad(
+            r.offset(),
+            "deflate op without chunks",
+        ));
+    }
+    Ok((crc.finalize(), total))
+}

@@ -1,0 +1,80 @@
+//! The see-through expander behind the [`Expander`] port: gzip and zip deflate streams undone
+//! with preflate, recreated bit for bit on the way back.
+
+use std::io::Write;
+
+use dg_ports::{Error, ExpandSummary, Expander, Result};
+
+use crate::seethrough::{self, ExpandOptions, SeeThroughError};
+
+/// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…) and zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
+/// `.nupkg`…) files, nested up to two levels, seen through to their plaintext.
+#[derive(Clone, Debug)]
+pub struct SeeThrough {
+    /// Expansion settings.
+    pub options: ExpandOptions,
+}
+
+impl Default for SeeThrough {
+    fn default() -> Self {
+        SeeThrough {
+            // The domain checks every recipe by rebuilding from the stored plain form, streaming;
+            // the in-memory self-check would hold the whole plain form.
+            options: ExpandOptions {
+                self_check: false,
+                ..ExpandOptions::default()
+            },
+        }
+    }
+}
+
+fn map_error(e: SeeThroughError) -> Error {
+    match e {
+        SeeThroughError::Io(io) => Error::io("seeing through a compressed file", io),
+        SeeThroughError::OutputLimit { limit } => Error::LimitExceeded {
+            what: "a rebuilt file".into(),
+            limit,
+        },
+        SeeThroughError::UnsupportedVersion { found, supported } => Error::Unsupported {
+            what: format!(
+                "see-through recipe version {found} (this dg reads {supported}; upgrade dg)"
+            ),
+        },
+        other => Error::InvalidData {
+            what: "see-through recipe".into(),
+            reason: "it does not rebuild the file".into(),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+impl Expander for SeeThrough {
+    fn name(&self) -> &'static str {
+        "preflate-v1"
+    }
+
+    fn expand(
+        &self,
+        input: &[u8],
+        plain: &mut dyn Write,
+        recipe: &mut dyn Write,
+    ) -> Result<Option<ExpandSummary>> {
+        let stats = seethrough::expand(input, plain, recipe, &self.options).map_err(map_error)?;
+        Ok(stats.map(|s| ExpandSummary {
+            streams: s.streams,
+            reproduced: s.reproduced + s.partial,
+            kept_raw: s.kept_raw,
+            notes: s.notes,
+        }))
+    }
+
+    fn rebuild(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        out: &mut dyn Write,
+        max_output: u64,
+    ) -> Result<u64> {
+        seethrough::rebuild(plain, recipe, out, max_output).map_err(map_error)
+    }
+}

@@ -1,0 +1,70 @@
+//! Mapping `object_store` errors into the port's error, with advice where users can act.
+
+use dg_ports::Error;
+
+fn status_hint(text: &str) -> Option<&'static str> {
+    if text.contains("NoSuchBucket") {
+        Some("the bucket does not exist")
+    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+        Some("the credentials were refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile")
+    } else if text.contains("AccessDenied") || text.contains("403") {
+        Some("access denied: the credentials lack permission for this bucket or key")
+    } else if text.contains("connect")
+        || text.contains("dns error")
+        || text.contains("Connection refused")
+    {
+        Some("the endpoint cannot be reached: check --endpoint-url and the network")
+    } else {
+        None
+    }
+}
+
+/// Maps an `object_store` error about `what`.
+pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
+    let text = format!("{e:?}");
+    match e {
+        object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => {
+            let bucket = what
+                .strip_prefix("s3://")
+                .and_then(|r| r.split('/').next())
+                .unwrap_or(what);
+            Error::not_found(format!("bucket {bucket}"))
+        }
+        object_store::Error::NotFound { .. } => Error::not_found(what),
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            Error::AlreadyExists {
+                what: what.to_string(),
+            }
+        }
+        object_store::Error::InvalidPath { .. } => Error::InvalidInput(format!("{what}: {e}")),
+        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
+            Error::Unsupported {
+                what: format!("{what}: {e}"),
+            }
+        }
+        other => {
+            let hint = status_hint(&text);
+            if hint == Some("access denied: the credentials lack permission for this bucket or key")
+                || hint.is_some_and(|h| h.starts_with("the credentials"))
+            {
+                return Error::PermissionDenied {
+                    what: format!("{what} ({})", hint.unwrap_or_default()),
+                    source: Some(Box::new(other)),
+                };
+            }
+            if hint == Some("the bucket does not exist") {
+                return Error::not_found(what);
+            }
+            Error::Backend {
+                backend: "s3",
+                context: match hint {
+                    Some(h) => format!("{what}: {h}"),
+                    None => what.to_string(),
+                },
+                // object_store has already retried transient failures with backoff.
+                retryable: false,
+                source: Some(Box::new(other)),
+            }
+        }
+    }
+}
