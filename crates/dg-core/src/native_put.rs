@@ -75,18 +75,14 @@ impl DeltaGlider {
         match expanded {
             Ok(Some((blob, fingerprint, recipe, summary))) => {
                 let note = format!(
-                    "seen through {} of {} compressed streams ({} bytes plain, recipe {} bytes){}",
+                    "seen through {} of {} compressed streams ({} bytes plain, recipe {} bytes)",
                     summary.reproduced,
                     summary.streams,
                     fingerprint.size,
                     recipe.len(),
-                    if summary.notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {}", summary.notes.join("; "))
-                    }
                 );
-                debug!(file = %up.dest, "{note}");
+                // Why some streams stayed compressed is detail for --debug only.
+                debug!(file = %up.dest, details = ?summary.notes, "{note}");
                 Ok(Plain {
                     blob,
                     fingerprint,

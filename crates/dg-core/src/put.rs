@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use dg_ports::{
-    BlobRef, DiffEngine, Error, Location, Metadata, ObjectInfo, ObjectStorageExt, PutMode,
-    PutOptions, Result, Staging,
+    BlobRef, DiffEngine, Error, ListRequest, Location, Metadata, ObjectInfo, ObjectStorageExt,
+    PutMode, PutOptions, Result, Staging,
 };
 use tracing::{debug, info};
 
@@ -155,6 +155,17 @@ impl DeltaGlider {
         let info = match self.storage().head_opt(&ref_loc).await? {
             Some(info) => info,
             None => {
+                // Creating a reference is the expensive path: fail fast on a missing bucket
+                // (a HEAD cannot tell a missing bucket from a missing key) before doing it.
+                self.storage()
+                    .list(&ListRequest {
+                        bucket: up.space.bucket.clone(),
+                        prefix: up.space.list_prefix(),
+                        delimiter: Some("/".to_string()),
+                        start_after: None,
+                        max_keys: 1,
+                    })
+                    .await?;
                 let format = request.format.unwrap_or(self.config().format);
                 let created = match format {
                     Format::Native => self.create_native_reference(&mut up, request).await?,

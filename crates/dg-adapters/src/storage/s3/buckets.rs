@@ -68,10 +68,9 @@ impl S3Storage {
         );
         if !self.config.anonymous {
             let Some(c) = &self.config.credentials else {
-                return Err(Error::Unsupported {
-                    what: format!(
-                        "{what} needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a --profile from ~/.aws, or pass --no-sign-request (for a local directory store, pass --endpoint-url file:///path)"
-                    ),
+                return Err(Error::PermissionDenied {
+                    what: format!("{what}: {}", super::errors::NO_CREDENTIALS),
+                    source: None,
                 });
             };
             let identity = Credentials::new(

@@ -2,6 +2,11 @@
 
 use dg_ports::Error;
 
+/// What to do when no credentials were found anywhere.
+pub(super) const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
+AWS_SECRET_ACCESS_KEY, name a --profile from ~/.aws, or pass --no-sign-request (for a local \
+directory store, pass --endpoint-url file:///path)";
+
 fn status_hint(text: &str) -> Option<&'static str> {
     if text.contains("NoSuchBucket") {
         Some("the bucket does not exist")
@@ -40,6 +45,15 @@ pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
         object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
             Error::Unsupported {
                 what: format!("{what}: {e}"),
+            }
+        }
+        other if text.contains("169.254.169.254") || text.contains("169.254.170.2") => {
+            // No static credentials, and the instance/container metadata service (the last
+            // source of credentials) is unreachable: the whole chain came up empty.
+            tracing::debug!(error = %other, "fetching credentials from the metadata service");
+            Error::PermissionDenied {
+                what: format!("{what}: {NO_CREDENTIALS}"),
+                source: None,
             }
         }
         other => {
