@@ -51,6 +51,7 @@
 //! # });
 //! ```
 
+pub mod bucket_settings;
 mod codec;
 mod compat;
 pub mod container;
@@ -71,6 +72,7 @@ pub mod timestamp;
 mod transfer;
 mod verify;
 
+pub use bucket_settings::BucketSettings;
 pub use delete::DeleteOutcome;
 pub use engines::{EngineChoice, EngineSet};
 pub use get::{GetOutcome, Served};

@@ -166,7 +166,7 @@ impl DeltaGlider {
                         max_keys: 1,
                     })
                     .await?;
-                let format = request.format.unwrap_or(self.config().format);
+                let format = self.format_for(&up.space.bucket, request.format).await?;
                 let created = match format {
                     Format::Native => self.create_native_reference(&mut up, request).await?,
                     Format::Compat => self.create_compat_reference(&mut up, request).await?,

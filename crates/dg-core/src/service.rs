@@ -104,6 +104,8 @@ pub(crate) struct Inner {
     pub verified: Mutex<Vec<(String, BlobRef)>>,
     /// One lock per reference location, so concurrent downloads fetch a reference once.
     pub fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bucket settings read in this process.
+    pub settings: Mutex<HashMap<String, crate::BucketSettings>>,
 }
 
 /// How many verified references a service keeps at hand.
@@ -118,6 +120,7 @@ impl DeltaGlider {
                 config,
                 verified: Mutex::new(Vec::new()),
                 fetching: Mutex::new(HashMap::new()),
+                settings: Mutex::new(HashMap::new()),
             }),
         }
     }

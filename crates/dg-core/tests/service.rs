@@ -71,6 +71,14 @@ fn toy(n: u8, body: &[u8]) -> Vec<u8> {
 fn service_with(format: Format) -> (DeltaGlider, MemoryStorage) {
     let storage = MemoryStorage::new();
     storage.create_bucket_now("b");
+    service_over_with(storage, format)
+}
+
+fn service_over(storage: MemoryStorage) -> (DeltaGlider, MemoryStorage) {
+    service_over_with(storage, Format::Native)
+}
+
+fn service_over_with(storage: MemoryStorage, format: Format) -> (DeltaGlider, MemoryStorage) {
     let config = Config {
         format,
         ..Config::default()
@@ -944,4 +952,65 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn bucket_settings_choose_the_format_of_new_deltaspaces() {
+    let (dg, storage) = service();
+    assert_eq!(dg.bucket_settings("b").await.unwrap().format, None);
+    let compat = dg_core::BucketSettings {
+        format: Some(Format::Compat),
+    };
+    dg.set_bucket_settings("b", &compat).await.unwrap();
+    let put = |key: &'static str, seed: u64, format: Option<Format>| {
+        let dg = dg.clone();
+        async move {
+            dg.put(
+                BytesBlob::shared(noise(seed, 50_000)),
+                &loc(key),
+                &PutRequest {
+                    format,
+                    ..PutRequest::default()
+                },
+            )
+            .await
+            .unwrap()
+            .stored
+        }
+    };
+    let created = |stored: Stored| match stored {
+        Stored::Delta {
+            created_reference: true,
+            format,
+            ..
+        } => format,
+        other => panic!("expected a new reference, got {other:?}"),
+    };
+    // The bucket's setting applies; an explicit request still wins.
+    assert_eq!(created(put("one/a.zip", 1, None).await), Format::Compat);
+    assert_eq!(
+        created(put("two/a.zip", 2, Some(Format::Native)).await),
+        Format::Native
+    );
+    // Another process (a fresh service over the same storage) reads the setting back.
+    let (fresh, _) = service_over(storage.clone());
+    assert_eq!(fresh.bucket_settings("b").await.unwrap(), compat);
+    // Settings are internal: listings do not show them.
+    let listed = storage.list_all("b", "").await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|o| o.location.key == ".deltaglider/settings"));
+    let listing = dg
+        .list(&dg_core::ListQuery {
+            bucket: "b".into(),
+            prefix: String::new(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!listing.entries.is_empty());
+    assert!(listing
+        .entries
+        .iter()
+        .all(|e| !e.key.contains(".deltaglider")));
 }

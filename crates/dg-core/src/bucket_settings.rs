@@ -1,0 +1,163 @@
+//! Per-bucket settings kept in the bucket itself (`.deltaglider/settings`), so every dg that
+//! writes to a bucket shared with Python DeltaGlider keeps writing what Python can read.
+//!
+//! The object is a few `key = value` lines; unknown keys are kept for newer versions and
+//! ignored. Today one key exists: `format = compat|native`, the format of new deltaspaces.
+
+use futures::StreamExt;
+
+use dg_ports::{BytesBlob, Error, Location, ObjectStorageExt, PutMode, PutOptions, Result};
+
+use crate::keys::INTERNAL_PREFIX;
+use crate::service::{DeltaGlider, Format};
+
+/// Key of the settings object in each bucket.
+pub const SETTINGS_KEY: &str = ".deltaglider/settings";
+
+/// Largest settings object read (it holds a few lines).
+const MAX_SETTINGS: u64 = 64 << 10;
+
+/// Settings of one bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketSettings {
+    /// Format of new deltaspaces in this bucket (`None`: the service's default).
+    pub format: Option<Format>,
+}
+
+impl BucketSettings {
+    /// Parses the settings text; unknown keys are ignored, a bad value is an error.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut settings = BucketSettings::default();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            if key.trim() == "format" {
+                settings.format =
+                    Some(
+                        value
+                            .trim()
+                            .parse()
+                            .map_err(|why: String| Error::InvalidData {
+                                what: SETTINGS_KEY.to_string(),
+                                reason: why,
+                                source: None,
+                            })?,
+                    );
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The settings as text.
+    pub fn render(&self) -> String {
+        let mut text =
+            String::from("# dg bucket settings (dg bucket-format shows and sets them)\n");
+        if let Some(format) = self.format {
+            text.push_str(&format!("format = {}\n", format.name()));
+        }
+        text
+    }
+}
+
+impl DeltaGlider {
+    /// The settings stored in `bucket` (defaults when it has none).
+    pub async fn bucket_settings(&self, bucket: &str) -> Result<BucketSettings> {
+        if let Some(known) = self.lock_settings().get(bucket) {
+            return Ok(known.clone());
+        }
+        let location = Location::new(bucket, SETTINGS_KEY);
+        let settings = match self.storage().head_opt(&location).await? {
+            None => BucketSettings::default(),
+            Some(info) if info.size > MAX_SETTINGS => {
+                return Err(Error::LimitExceeded {
+                    what: location.to_string(),
+                    limit: MAX_SETTINGS,
+                })
+            }
+            Some(_) => {
+                let mut body = self.storage().get(&location).await?.body;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = body.next().await {
+                    bytes.extend_from_slice(&chunk?);
+                    if bytes.len() as u64 > MAX_SETTINGS {
+                        return Err(Error::LimitExceeded {
+                            what: location.to_string(),
+                            limit: MAX_SETTINGS,
+                        });
+                    }
+                }
+                BucketSettings::parse(&String::from_utf8_lossy(&bytes))?
+            }
+        };
+        self.lock_settings()
+            .insert(bucket.to_string(), settings.clone());
+        Ok(settings)
+    }
+
+    /// Stores `settings` in `bucket` (replacing what was there).
+    pub async fn set_bucket_settings(&self, bucket: &str, settings: &BucketSettings) -> Result<()> {
+        debug_assert!(SETTINGS_KEY.starts_with(INTERNAL_PREFIX));
+        let location = Location::new(bucket, SETTINGS_KEY);
+        self.storage()
+            .put(
+                &location,
+                BytesBlob::shared(settings.render().into_bytes()),
+                PutOptions {
+                    mode: PutMode::Overwrite,
+                    ..PutOptions::default()
+                },
+            )
+            .await?;
+        self.lock_settings()
+            .insert(bucket.to_string(), settings.clone());
+        Ok(())
+    }
+
+    /// The format a new deltaspace in `bucket` gets: the request's, else the bucket's, else
+    /// the service default.
+    pub(crate) async fn format_for(
+        &self,
+        bucket: &str,
+        requested: Option<Format>,
+    ) -> Result<Format> {
+        if let Some(format) = requested {
+            return Ok(format);
+        }
+        Ok(self
+            .bucket_settings(bucket)
+            .await?
+            .format
+            .unwrap_or(self.config().format))
+    }
+
+    fn lock_settings(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, BucketSettings>> {
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_renders_and_refuses_bad_values() {
+        let s = BucketSettings::parse("# c\nformat = compat\nfuture = 1\n").unwrap_or_default();
+        assert_eq!(s.format, Some(Format::Compat));
+        assert_eq!(BucketSettings::parse(&s.render()).ok(), Some(s));
+        assert!(BucketSettings::parse("format = zip").is_err());
+        assert_eq!(
+            BucketSettings::parse("").ok(),
+            Some(BucketSettings::default())
+        );
+    }
+}
