@@ -1,6 +1,8 @@
 //! Command-line flags: what users type, before it becomes settings.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::filters::Rule;
 
 /// dg stores versions of similar files (release archives, dumps, checkpoints) in S3 as one
 /// reference plus small binary deltas, rebuilds them on download, and checks SHA-256 on every
@@ -16,6 +18,13 @@ use clap::{Args, Parser, Subcommand};
   dg ls s3://releases/app/ --endpoint-url file:///tmp/store
   dg cp s3://releases/app/app-1.0.zip ./restored/ --endpoint-url file:///tmp/store
 
+  dg sync ./build s3://releases/build/ --delete    # upload what changed, remove what is gone
+  dg cp -r s3://releases/app/ ./restore/ -j 8     # download a prefix, 8 files at a time
+  dg ls --json s3://releases/app/                 # one JSON object per file
+
+Exit status: 0 success, 1 failure (for many files: some failed, each named on stderr),
+2 usage error.
+
 Storage: AWS S3 by default, with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
 ~/.aws (--profile). --endpoint-url http://HOST:PORT (or AWS_ENDPOINT_URL) for S3-compatible
 stores (MinIO, R2, Hetzner, B2, Ceph), addressed path-style; --endpoint-url file:///DIR for a
@@ -28,52 +37,140 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+impl Cli {
+    /// Parses the command line (exits with status 2 on usage errors), keeping `--exclude` and
+    /// `--include` in the order they were given: the last matching filter decides.
+    pub fn parse_ordered() -> Self {
+        let matches = Cli::command().get_matches();
+        let mut cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.format(&mut Cli::command()).exit(),
+        };
+        if let Some((_, sub)) = matches.subcommand() {
+            if let Some(filters) = cli.command.filters_mut() {
+                filters.ordered = ordered_filters(sub);
+            }
+        }
+        cli
+    }
+}
+
+/// `--exclude` and `--include` values of one subcommand, in command-line order.
+fn ordered_filters(sub: &ArgMatches) -> Vec<(Rule, String)> {
+    let mut all = Vec::new();
+    for (id, rule) in [("exclude", Rule::Exclude), ("include", Rule::Include)] {
+        let Ok(Some(values)) = sub.try_get_many::<String>(id) else {
+            continue;
+        };
+        let Some(indices) = sub.indices_of(id) else {
+            continue;
+        };
+        all.extend(indices.zip(values).map(|(i, v)| (i, rule, v.clone())));
+    }
+    all.sort_by_key(|(i, _, _)| *i);
+    all.into_iter().map(|(_, rule, v)| (rule, v)).collect()
+}
+
+impl Command {
+    fn filters_mut(&mut self) -> Option<&mut FilterArgs> {
+        match self {
+            Command::Cp(a) => Some(&mut a.filters),
+            Command::Sync(a) => Some(&mut a.filters),
+            Command::Rm(a) => Some(&mut a.filters),
+            _ => None,
+        }
+    }
+}
+
+/// Flags every command takes (listed after each command's own).
 #[derive(Debug, Args)]
 pub struct Global {
     /// S3-compatible endpoint (http(s)://HOST:PORT), or file:///DIR for a local directory store.
     /// Without it: AWS S3.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, display_order = 100, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
     /// AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1).
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, display_order = 100, value_name = "REGION")]
     pub region: Option<String>,
 
     /// Profile of ~/.aws/credentials and ~/.aws/config (else AWS_PROFILE, then `default`).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, display_order = 100, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Send unsigned requests (public buckets).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     pub no_sign_request: bool,
 
     /// More log output (-v info, -vv debug, -vvv trace); DG_LOG_LEVEL overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, display_order = 100, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// Same as -vv.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     pub debug: bool,
 
-    /// Print only errors.
-    #[arg(short, long, global = true)]
+    /// Print only errors (no per-file lines, no progress bars).
+    #[arg(short, long, global = true, display_order = 100)]
     pub quiet: bool,
+
+    /// Machine-readable output: one JSON object per line for each listed entry and each file
+    /// transferred or deleted, then a summary object. Progress bars are off.
+    #[arg(long, global = true, display_order = 100)]
+    pub json: bool,
+
+    /// Files transferred at once by cp -r, sync, rm -r and verify (default: the number of
+    /// CPUs, at most 16).
+    #[arg(
+        short = 'j',
+        long,
+        global = true,
+        display_order = 100,
+        value_name = "N"
+    )]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Copy a file to or from storage (uploads become deltas where that saves space).
+    /// Copy a file, or a directory tree with -r, to or from storage (uploads become deltas
+    /// where that saves space).
     #[command(after_help = "Examples:
   dg cp app-1.2.zip s3://releases/app/          # keeps the name: s3://releases/app/app-1.2.zip
   dg cp app.zip s3://releases/app/app-1.2.zip   # stores under the given key
   dg cp s3://releases/app/app-1.2.zip .         # downloads into the current directory
   dg cp s3://releases/app/app-1.2.zip out.zip   # downloads to out.zip
   dg cp s3://releases/app/app-1.2.zip -         # writes the file to standard output
+  dg cp -r ./dist s3://releases/app/            # every file under dist/, as app/<path>
+  dg cp -r s3://releases/app/ ./restore -j 8    # every file under app/, 8 at a time
+  dg cp -r ./dist s3://releases/app/ --exclude '*' --include '*.zip'   # only the zips
+  dg cp -r ./dist s3://releases/app/ --dryrun   # show what would be copied
+
+--exclude/--include take globs (`*` also matches `/`, `?`, `[abc]`) matched against each
+file's path relative to the source; every file starts included and the last filter that
+matches decides, as in `aws s3 cp`. In a new deltaspace the first delta-eligible file is
+uploaded before the others, so they all become deltas against it.
 
 A download is written to a temp file next to the destination and renamed into place only
-after its SHA-256 matched; on any error nothing is left at the destination.")]
+after its SHA-256 matched; on any error nothing is left at the destination. With -r, a
+failed file is named on stderr, the others go on, and dg exits with status 1.")]
     Cp(CpArgs),
+
+    /// Make a destination like a source: copy new and changed files, optionally delete the rest.
+    #[command(after_help = "Examples:
+  dg sync ./dist s3://releases/app/               # upload new and changed files
+  dg sync s3://releases/app/ ./mirror             # download new and changed files
+  dg sync ./dist s3://releases/app/ --delete      # also delete files no longer in ./dist
+  dg sync ./dist s3://releases/app/ --exclude '*.tmp' --dryrun
+  dg sync ./dist s3://releases/app/ --size-only --json | jq -c 'select(.action==\"summary\")'
+
+A file is copied when it is missing at the destination, when its size differs (the original
+size, for files stored as deltas), or when the source is newer (local modification time vs the
+object's last-modified time; --size-only turns this off). Downloaded files get the object's
+time, so the next sync skips them. Filters apply to deletions too: an excluded file is never
+deleted. Deletions run after all copies, so a deltaspace keeps its reference while new deltas
+need it.")]
+    Sync(SyncArgs),
 
     /// List buckets, or files under a prefix with their original and stored sizes.
     #[command(
@@ -81,6 +178,7 @@ after its SHA-256 matched; on any error nothing is left at the destination.")]
   dg ls                              # buckets
   dg ls s3://releases/app/           # files in app/, sub-prefixes as PRE
   dg ls -r -h --summarize s3://releases/
+  dg ls -r --json s3://releases/ | jq -r 'select(.type==\"file\") | .key'
 
 Columns: modified time (UTC), original size, stored size, savings, name. Deltas are shown
 under their file's name; reference.bin and .deltaglider/ are hidden, but their bytes count
@@ -89,16 +187,21 @@ in the --summarize total.",
     )]
     Ls(LsArgs),
 
-    /// Delete a file (deleting the last delta of a deltaspace also deletes its reference).
+    /// Delete a file, or every file under a prefix with -r (deleting the last delta of a
+    /// deltaspace also deletes its reference).
     #[command(after_help = "Examples:
   dg rm s3://releases/app/app-1.0.zip
-  dg rm --force s3://releases/app/reference.bin   # makes the remaining deltas unreadable")]
+  dg rm -r s3://releases/app/old/ --dryrun        # list what would be deleted
+  dg rm -r s3://releases/app/ --exclude '*' --include '*-rc*'   # only release candidates
+  dg rm --force s3://releases/app/reference.bin   # makes the remaining deltas unreadable
+
+With -r and no filters, references left without deltas under the prefix are deleted too.")]
     Rm(RmArgs),
 
     /// Rebuild every object under a prefix and check its SHA-256; report each failure.
     #[command(after_help = "Examples:
   dg verify s3://releases/
-  dg verify s3://releases/app/
+  dg verify s3://releases/app/ -j 8 --json
 
 Exit status 1 when any object fails.")]
     Verify(VerifyArgs),
@@ -138,6 +241,30 @@ Configure it like Python deltaglider:
     )]
     Cache(CacheCommand),
 
+    /// Original vs stored bytes, savings, deltaspaces and objects by kind under a prefix.
+    #[command(after_help = "Examples:
+  dg stats s3://releases                  # quick: from the listing alone
+  dg stats s3://releases/app/ --detailed  # exact: reads every delta's original size
+  dg stats releases --sampled --json      # one size per deltaspace, extrapolated
+
+Modes: quick (default) lists only, so the original size of deltas is unknown and left out;
+--sampled reads one delta per deltaspace and assumes its siblings are the same size;
+--detailed reads every delta. Results are cached in the bucket under .deltaglider/dg-stats/
+and reused while the listing (object count, stored bytes, newest time) is unchanged;
+--refresh recomputes, --no-cache neither reads nor writes the cache.")]
+    Stats(StatsArgs),
+
+    /// Delete expired temporary files under `.deltaglider/tmp/` (left by Python deltaglider's
+    /// rehydration for presigned URLs).
+    #[command(after_help = "Examples:
+  dg purge s3://releases            # delete the expired ones
+  dg purge s3://releases --dryrun   # list what would be deleted
+  dg purge s3://releases --json     # one object per file, then a summary
+
+A file is deleted when its `dg-expires-at` time has passed; files without one are kept, as
+Python deltaglider does. Exit status 1 when any file could not be checked or deleted.")]
+    Purge(PurgeArgs),
+
     /// Make a bucket.
     Mb(BucketArgs),
 
@@ -147,14 +274,30 @@ Configure it like Python deltaglider:
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
-    /// Source: a local file, `-` for standard input, or s3://BUCKET/KEY.
+    /// Source: a local file or directory (-r), `-` for standard input, or s3://BUCKET/KEY
+    /// (s3://BUCKET/PREFIX/ with -r).
     pub source: String,
     /// Destination: s3://BUCKET/PREFIX/ (keeps the name), s3://BUCKET/KEY, a local file or directory, or `-`.
     pub destination: String,
-    /// Store the file whole, never as a delta (its SHA-256 is still recorded and checked).
+    /// Copy every file under a local directory or an s3:// prefix.
+    #[arg(short, long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Show what would be copied, copy nothing.
+    #[arg(long = "dryrun", visible_alias = "dry-run")]
+    pub dryrun: bool,
+    #[command(flatten)]
+    pub put: PutArgs,
+}
+
+/// How uploads are stored.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Store files whole, never as deltas (their SHA-256 is still recorded and checked).
     #[arg(long)]
     pub no_delta: bool,
-    /// Store the file whole when its delta exceeds this fraction of its size.
+    /// Store a file whole when its delta exceeds this fraction of its size.
     #[arg(
         long,
         value_name = "RATIO",
@@ -169,6 +312,41 @@ pub struct CpArgs {
     /// through) or `compat` (readable by Python deltaglider). Existing deltaspaces keep theirs.
     #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
     pub format: Option<dg_core::Format>,
+}
+
+/// `--exclude` / `--include`, kept in the order they were given.
+#[derive(Debug, Args, Default)]
+pub struct FilterArgs {
+    /// Skip files whose path (relative to the source) matches this glob; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Take files matching this glob again, after an --exclude; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Both kinds in command-line order (filled in from the parsed matches).
+    #[arg(skip)]
+    pub ordered: Vec<(crate::filters::Rule, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// A local directory or s3://BUCKET/PREFIX/.
+    pub source: String,
+    /// An s3://BUCKET/PREFIX/ or a local directory (one side must be s3://).
+    pub destination: String,
+    /// Delete destination files that are not in the source (filters still apply).
+    #[arg(long)]
+    pub delete: bool,
+    /// Compare sizes only, not modification times.
+    #[arg(long)]
+    pub size_only: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Show what would be copied and deleted, change nothing.
+    #[arg(long = "dryrun", visible_alias = "dry-run")]
+    pub dryrun: bool,
+    #[command(flatten)]
+    pub put: PutArgs,
 }
 
 #[derive(Debug, Args)]
@@ -191,20 +369,52 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// s3://BUCKET/KEY of the file.
+    /// s3://BUCKET/KEY of the file, or s3://BUCKET/PREFIX/ with -r.
     pub target: String,
     /// Allow deleting a reference that deltas still need.
     #[arg(long)]
     pub force: bool,
+    /// Delete every file under the prefix.
+    #[arg(short, long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Show what would be deleted, delete nothing.
+    #[arg(long = "dryrun", visible_alias = "dry-run")]
+    pub dryrun: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// s3://BUCKET/PREFIX to check.
     pub target: String,
-    /// How many objects to check at once.
-    #[arg(short, long, default_value_t = 4)]
-    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// s3://BUCKET[/PREFIX] (or BUCKET[/PREFIX]).
+    pub target: String,
+    /// Read one delta's original size per deltaspace and extrapolate.
+    #[arg(long, conflicts_with = "detailed")]
+    pub sampled: bool,
+    /// Read every delta's original size (one request each).
+    #[arg(long)]
+    pub detailed: bool,
+    /// Recompute even when a cached result matches the listing.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Neither read nor write the cached result.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// s3://BUCKET (or just BUCKET).
+    pub bucket: String,
+    /// Show what would be deleted, delete nothing.
+    #[arg(long = "dryrun", visible_alias = "dry-run")]
+    pub dryrun: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,10 @@ pub struct Context {
     pub buckets: Arc<dyn Buckets>,
     pub staging: Arc<dyn Staging>,
     pub quiet: bool,
+    /// One JSON object per line instead of text.
+    pub json: bool,
+    /// Files transferred at once.
+    pub jobs: usize,
     /// Keeps a per-run cache directory alive until the command ends.
     pub _cache: crate::cache::CacheSetup,
 }
@@ -61,6 +65,18 @@ pub fn engines() -> EngineSet {
     ])
 }
 
+/// `-j N`, or the number of CPUs (at most 16).
+fn jobs(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        Some(0) => crate::exit::usage!("-j/--jobs must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            .min(16)),
+    }
+}
+
 impl Context {
     /// Builds the service for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
@@ -86,6 +102,8 @@ impl Context {
             buckets,
             staging,
             quiet: global.quiet,
+            json: global.json,
+            jobs: jobs(global.jobs)?,
             _cache: cache,
         })
     }

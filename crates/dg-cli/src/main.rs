@@ -6,12 +6,15 @@ mod aws_config;
 mod cache;
 mod commands;
 mod context;
+mod exit;
+mod filters;
 mod format;
+mod transfer;
+mod tree;
 mod url;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use args::{Cli, Command};
@@ -49,6 +52,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Cp(a) => commands::cp::run(&ctx, a).await,
             Command::Ls(a) => commands::ls::run(&ctx, a).await,
             Command::Rm(a) => commands::rm::run(&ctx, a).await,
+            Command::Sync(a) => commands::sync::run(&ctx, a).await,
+            Command::Purge(a) => commands::purge::run(&ctx, a).await,
+            Command::Stats(a) => commands::stats::run(&ctx, a).await,
             Command::Verify(a) => commands::verify::run(&ctx, a).await,
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
@@ -74,7 +80,7 @@ fn hint(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_ordered();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,7 +96,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dg: error: {e:#}{}", hint(&e));
-            ExitCode::FAILURE
+            ExitCode::from(exit::status(&e))
         }
     }
 }

@@ -1,48 +1,89 @@
-//! `dg cp`: upload a file as a delta (or whole), or download and rebuild one.
+//! `dg cp`: upload a file as a delta (or whole), or download and rebuild one; with -r, every
+//! file under a directory or prefix.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
-use dg_adapters::{DestinationFile, FileBlob};
-use dg_core::{keys::file_name, PutOutcome, PutRequest, Served, Stored};
+use anyhow::{Context as _, Result};
+use dg_adapters::FileBlob;
+use dg_core::{keys::file_name, PutRequest};
 use dg_ports::{BlobRef, Location};
 
-use crate::args::CpArgs;
+use crate::args::{CpArgs, PutArgs};
+use crate::commands::bulk::{self, Bulk};
 use crate::context::Context;
-use crate::format::{human_size, savings};
+use crate::exit::usage;
+use crate::transfer::{Done, Job, Plan, Reporter, Runner};
+use crate::tree::{dir_prefix, local_files, local_path, remote_files};
 use crate::url::{upload_location, Target};
 
-pub async fn run(ctx: &Context, args: &CpArgs) -> Result<()> {
+/// The upload options of the flags.
+pub fn put_request(args: &PutArgs) -> Result<PutRequest> {
     if !(args.max_ratio > 0.0 && args.max_ratio <= 1.0) {
-        bail!("--max-ratio must be in (0, 1], got {}", args.max_ratio);
+        usage!("--max-ratio must be in (0, 1], got {}", args.max_ratio);
     }
-    match (
-        Target::parse(&args.source)?,
-        Target::parse(&args.destination)?,
-    ) {
+    Ok(PutRequest {
+        no_delta: args.no_delta,
+        max_ratio: Some(args.max_ratio),
+        engine: args.engine.clone(),
+        format: args.format,
+    })
+}
+
+pub async fn run(ctx: &Context, args: &CpArgs) -> Result<()> {
+    let put = put_request(&args.put)?;
+    let source = Target::parse(&args.source)?;
+    let destination = Target::parse(&args.destination)?;
+    if args.recursive {
+        return recursive(ctx, args, put, source, destination).await;
+    }
+    if !args.filters.ordered.is_empty() {
+        usage!("--exclude/--include need -r/--recursive");
+    }
+    match (source, destination) {
         (Target::Local(src), Target::S3 { bucket, key }) => {
-            upload(ctx, args, &src, &bucket, &key).await
+            upload(ctx, args, put, &src, &bucket, &key).await
         }
         (Target::S3 { bucket, key }, Target::Local(dst)) => {
-            download(ctx, &bucket, &key, &dst).await
+            download(ctx, args, &bucket, &key, &dst).await
         }
-        (Target::S3 { .. }, Target::S3 { .. }) => bail!(
+        (Target::S3 { .. }, Target::S3 { .. }) => usage!(
             "copies between two s3:// locations are not supported yet; download and upload instead"
         ),
-        (Target::Local(_), Target::Local(_)) => bail!("one side of dg cp must be an s3:// URL"),
+        (Target::Local(_), Target::Local(_)) => usage!("one side of dg cp must be an s3:// URL"),
     }
 }
 
-async fn upload(ctx: &Context, args: &CpArgs, src: &Path, bucket: &str, key: &str) -> Result<()> {
+/// A reporter and a runner for one file.
+fn single(ctx: &Context, put: PutRequest, dryrun: bool, bytes: u64) -> (Reporter, Runner) {
+    let reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, 1, bytes);
+    let runner = Runner {
+        dg: ctx.dg.clone(),
+        put,
+        progress: reporter.progress(),
+    };
+    (reporter, runner)
+}
+
+async fn upload(
+    ctx: &Context,
+    args: &CpArgs,
+    put: PutRequest,
+    src: &Path,
+    bucket: &str,
+    key: &str,
+) -> Result<()> {
     let (blob, name) = if src == Path::new("-") {
         if key.is_empty() || key.ends_with('/') {
-            bail!("uploading standard input needs a full key, e.g. s3://{bucket}/{key}name.zip");
+            usage!("uploading standard input needs a full key, e.g. s3://{bucket}/{key}name.zip");
         }
         (stdin_blob(ctx)?, file_name(key).to_string())
     } else {
         if src.is_dir() {
-            bail!("{} is a directory; copy files one at a time", src.display());
+            usage!(
+                "{} is a directory; use `dg cp -r` or `dg sync` for directories",
+                src.display()
+            );
         }
         let name = src
             .file_name()
@@ -51,51 +92,21 @@ async fn upload(ctx: &Context, args: &CpArgs, src: &Path, bucket: &str, key: &st
         (FileBlob::open(src)?, name)
     };
     let location = upload_location(bucket, key, &name);
-    let request = PutRequest {
-        no_delta: args.no_delta,
-        max_ratio: Some(args.max_ratio),
-        engine: args.engine.clone(),
-        format: args.format,
+    let job = Job::Upload {
+        source: src.to_path_buf(),
+        destination: location.clone(),
+        size: blob.len(),
     };
-    let outcome = ctx.dg.put(blob, &location, &request).await?;
-    if !ctx.quiet {
-        println!(
-            "upload: {} to {location}  ({})",
-            src.display(),
-            describe(&outcome)
-        );
-        for note in &outcome.notes {
-            println!("  note: {note}");
-        }
+    let (mut reporter, runner) = single(ctx, put, args.dryrun, blob.len());
+    if args.dryrun {
+        reporter.planned(&job);
+        return Ok(());
     }
+    runner.progress.set_message(format!("uploading {name}"));
+    let outcome = runner.upload(blob, &location).await;
+    runner.progress.finish();
+    reporter.print(&job, &Done::Uploaded(outcome?));
     Ok(())
-}
-
-/// One line on how a file was stored.
-pub fn describe(outcome: &PutOutcome) -> String {
-    match &outcome.stored {
-        Stored::Delta {
-            created_reference: true,
-            format,
-            ..
-        } => format!(
-            "new {} reference: {} stored as {} in reference.bin",
-            format.name(),
-            human_size(outcome.original_size),
-            human_size(outcome.reference_size.unwrap_or(outcome.original_size)),
-        ),
-        Stored::Delta { engine, format, .. } => format!(
-            "{} {engine} delta {} of {}, {} saved",
-            format.name(),
-            human_size(outcome.stored_size),
-            human_size(outcome.original_size),
-            savings(outcome.original_size, outcome.stored_size)
-        ),
-        Stored::Direct { reason } => format!(
-            "stored whole, {}: {reason}",
-            human_size(outcome.original_size)
-        ),
-    }
 }
 
 fn stdin_blob(ctx: &Context) -> Result<BlobRef> {
@@ -114,12 +125,15 @@ fn stdin_blob(ctx: &Context) -> Result<BlobRef> {
     Ok(staged.finish()?)
 }
 
-async fn download(ctx: &Context, bucket: &str, key: &str, dst: &Path) -> Result<()> {
+async fn download(ctx: &Context, args: &CpArgs, bucket: &str, key: &str, dst: &Path) -> Result<()> {
     if key.is_empty() || key.ends_with('/') {
-        bail!("s3://{bucket}/{key} is a prefix; name a file to download");
+        usage!("s3://{bucket}/{key} is a prefix; name a file to download, or use `dg cp -r`");
     }
     let location = Location::new(bucket, key);
     if dst == Path::new("-") {
+        if args.dryrun {
+            usage!("--dryrun does not apply to writing standard output");
+        }
         let staged = ctx.staging.create()?;
         let outcome = ctx.dg.get(&location, staged).await?;
         let mut reader = outcome.blob.reader()?;
@@ -129,23 +143,23 @@ async fn download(ctx: &Context, bucket: &str, key: &str, dst: &Path) -> Result<
         return Ok(());
     }
     let path = destination_path(dst, file_name(key));
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    let job = Job::Download {
+        source: location.clone(),
+        destination: path.clone(),
+        size: 0,
+        modified: None,
+    };
+    let (mut reporter, runner) = single(ctx, PutRequest::default(), args.dryrun, 0);
+    if args.dryrun {
+        reporter.planned(&job);
+        return Ok(());
     }
-    let out = DestinationFile::create(&path)?;
-    let outcome = ctx.dg.get(&location, Box::new(out)).await?;
-    if !ctx.quiet {
-        let how = match outcome.served {
-            Served::Delta => format!(
-                "rebuilt from a {} delta, SHA-256 verified",
-                human_size(outcome.stored_size)
-            ),
-            Served::Direct => "stored whole, SHA-256 verified".to_string(),
-            Served::Plain => "plain object without dg metadata, not verified".to_string(),
-        };
-        println!("download: {location} to {}  ({how})", path.display());
-    }
+    runner
+        .progress
+        .set_message(format!("downloading {}", file_name(key)));
+    let outcome = runner.download(&location, &path).await;
+    runner.progress.finish();
+    reporter.print(&job, &Done::Downloaded(outcome?));
     Ok(())
 }
 
@@ -156,5 +170,87 @@ fn destination_path(dst: &Path, name: &str) -> PathBuf {
         dst.join(name)
     } else {
         dst.to_path_buf()
+    }
+}
+
+/// `dg cp -r`: every file under a local directory or an s3:// prefix.
+async fn recursive(
+    ctx: &Context,
+    args: &CpArgs,
+    put: PutRequest,
+    source: Target,
+    destination: Target,
+) -> Result<()> {
+    let filters = bulk::filters(&args.filters.ordered)?;
+    match (source, destination) {
+        (Target::Local(dir), Target::S3 { bucket, key }) => {
+            if !dir.is_dir() {
+                usage!(
+                    "{} is not a directory (cp -r copies directories)",
+                    dir.display()
+                );
+            }
+            let prefix = dir_prefix(&key);
+            bulk::check_bucket(ctx, &bucket, &prefix).await?;
+            let jobs = local_files(&dir, &filters)?
+                .into_iter()
+                .map(|f| Job::Upload {
+                    source: f.path,
+                    destination: Location::new(&bucket, format!("{prefix}{}", f.relative)),
+                    size: f.size,
+                })
+                .collect();
+            let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
+            let plan = Plan::uploads(jobs, policy);
+            let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), 0);
+            run.run(plan).await;
+            run.finish("cp")
+        }
+        (Target::S3 { bucket, key }, Target::Local(dir)) => {
+            if dir == Path::new("-") {
+                usage!("cp -r cannot write many files to standard output");
+            }
+            if dir.exists() && !dir.is_dir() {
+                usage!("{} is not a directory", dir.display());
+            }
+            let prefix = dir_prefix(&key);
+            let files = remote_files(
+                &ctx.dg,
+                &bucket,
+                &prefix,
+                bulk::progress_visible(ctx),
+                &filters,
+            )
+            .await?;
+            let (mut jobs, mut refused) = (Vec::new(), Vec::new());
+            for f in files {
+                let source = Location::new(&bucket, f.key);
+                match local_path(&dir, &f.relative) {
+                    Some(destination) => jobs.push(Job::Download {
+                        source,
+                        destination,
+                        size: f.size,
+                        modified: f.modified,
+                    }),
+                    None => refused.push(Job::Download {
+                        source,
+                        destination: dir.clone(),
+                        size: f.size,
+                        modified: None,
+                    }),
+                }
+            }
+            let plan = Plan::parallel(jobs);
+            let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), 0);
+            for job in &refused {
+                run.refuse(job, "its key would leave the destination directory");
+            }
+            run.run(plan).await;
+            run.finish("cp")
+        }
+        (Target::S3 { .. }, Target::S3 { .. }) => usage!(
+            "copies between two s3:// locations are not supported yet; download and upload instead"
+        ),
+        (Target::Local(_), Target::Local(_)) => usage!("one side of dg cp must be an s3:// URL"),
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use dg_core::ListQuery;
+use serde_json::json;
 
 use crate::args::LsArgs;
 use crate::context::Context;
@@ -11,7 +12,15 @@ use crate::url::Target;
 pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
     let Some(target) = &args.target else {
         for b in ctx.buckets.list_buckets().await? {
-            println!("{} {}", time(b.created), b.name);
+            if ctx.json {
+                let created = b.created.map(dg_core::timestamp::iso8601);
+                println!(
+                    "{}",
+                    json!({"type": "bucket", "name": b.name, "created": created})
+                );
+            } else {
+                println!("{} {}", time(b.created), b.name);
+            }
         }
         return Ok(());
     };
@@ -31,6 +40,10 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
     loop {
         let page = ctx.dg.list(&query).await?;
         for p in &page.common_prefixes {
+            if ctx.json {
+                println!("{}", json!({"type": "prefix", "prefix": p}));
+                continue;
+            }
             println!(
                 "{:>19} {:>12} {:>12} {:>7} PRE {}",
                 "",
@@ -46,6 +59,22 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
             } else {
                 &e.key[shown_from.min(e.key.len())..]
             };
+            files += 1;
+            original += e.size;
+            stored += e.stored_size;
+            if ctx.json {
+                let record = json!({
+                    "type": "file",
+                    "key": e.key,
+                    "stored_key": e.stored_key,
+                    "size": e.size,
+                    "stored_size": e.stored_size,
+                    "stored_as": if e.is_delta { "delta" } else { "direct" },
+                    "last_modified": e.last_modified.map(dg_core::timestamp::iso8601),
+                });
+                println!("{record}");
+                continue;
+            }
             println!(
                 "{} {:>12} {:>12} {:>7} {}",
                 time(e.last_modified),
@@ -54,9 +83,6 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
                 savings(e.size, e.stored_size),
                 name
             );
-            files += 1;
-            original += e.size;
-            stored += e.stored_size;
         }
         stored += page.references.iter().map(|r| r.size).sum::<u64>();
         match page.next {
@@ -64,7 +90,16 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
             None => break,
         }
     }
-    if args.summarize {
+    if args.summarize && ctx.json {
+        let record = json!({
+            "type": "summary",
+            "files": files,
+            "size": original,
+            "stored_size": stored,
+            "references_included": true,
+        });
+        println!("{record}");
+    } else if args.summarize {
         println!();
         println!("Total Objects: {files}");
         println!("   Total Size: {}", size(original, human));

@@ -1,6 +1,7 @@
 //! `dg verify`: rebuild and check every object under a prefix.
 
 use anyhow::{bail, Result};
+use serde_json::json;
 
 use crate::args::VerifyArgs;
 use crate::context::Context;
@@ -9,25 +10,49 @@ use crate::url::Target;
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let target = Target::parse(&args.target)?;
     let (bucket, prefix) = target.s3("the prefix to verify")?;
-    let quiet = ctx.quiet;
+    let (quiet, json) = (ctx.quiet, ctx.json);
     let report = ctx
         .dg
-        .verify(
-            bucket,
-            prefix,
-            args.jobs,
-            &|checked| match &checked.result {
-                Ok(served) if !quiet => println!("ok      {} ({served:?})", checked.location),
+        .verify(bucket, prefix, ctx.jobs, &|checked| {
+            let location = checked.location.to_string();
+            match &checked.result {
+                Ok(served) if json => println!(
+                    "{}",
+                    json!({"action": "verify", "object": location, "ok": true,
+                           "stored_as": format!("{served:?}").to_lowercase()})
+                ),
+                Ok(served) if !quiet => println!("ok      {location} ({served:?})"),
                 Ok(_) => {}
-                Err(e) => eprintln!("FAILED  {}: {e}", checked.location),
-            },
-        )
+                Err(e) => {
+                    eprintln!("FAILED  {location}: {e}");
+                    if json {
+                        let error = e.to_string();
+                        println!(
+                            "{}",
+                            json!({"action": "verify", "object": location, "ok": false, "error": error})
+                        );
+                    }
+                }
+            }
+        })
         .await?;
-    for orphan in &report.orphan_references {
-        println!("orphan  {orphan} (no delta uses this reference; `dg rm --force` removes it)");
-    }
     let failed = report.failed.len();
-    if !quiet {
+    if json {
+        for orphan in &report.orphan_references {
+            println!(
+                "{}",
+                json!({"action": "orphan", "object": orphan.to_string()})
+            );
+        }
+        let summary = json!({"action": "summary", "command": "verify",
+                             "checked": report.passed + failed, "ok": report.passed, "failed": failed});
+        println!("{summary}");
+    } else {
+        for orphan in &report.orphan_references {
+            println!("orphan  {orphan} (no delta uses this reference; `dg rm --force` removes it)");
+        }
+    }
+    if !quiet && !json {
         println!(
             "verified {} objects: {} ok, {failed} failed",
             report.passed + failed,

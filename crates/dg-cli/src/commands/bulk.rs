@@ -1,0 +1,96 @@
+//! The shared run of cp -r, sync and rm -r: plans executed (or, in a dry run, listed) with one
+//! reporter, then a summary.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use dg_core::{ListQuery, PutRequest};
+
+use crate::context::Context;
+use crate::filters::Filters;
+use crate::transfer::{Job, Plan, Reporter, Runner};
+
+/// One bulk command in progress.
+#[derive(Debug)]
+pub struct Bulk {
+    pub reporter: Reporter,
+    runner: Runner,
+    jobs: usize,
+    dryrun: bool,
+}
+
+impl Bulk {
+    /// Starts reporting for `plans` (the progress bar counts all of them); `skipped` files
+    /// need nothing.
+    pub fn new(ctx: &Context, put: PutRequest, dryrun: bool, plans: &[Plan], skipped: u64) -> Self {
+        let files = plans.iter().map(|p| p.len() as u64).sum();
+        let bytes = plans.iter().map(Plan::bytes).sum();
+        let mut reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, files, bytes);
+        reporter.tally.skipped = skipped;
+        let runner = Runner {
+            dg: ctx.dg.clone(),
+            put,
+            progress: reporter.progress(),
+        };
+        Bulk {
+            reporter,
+            runner,
+            jobs: ctx.jobs,
+            dryrun,
+        }
+    }
+
+    /// Runs a plan to its end (in a dry run: lists its jobs in path order).
+    pub async fn run(&mut self, plan: Plan) {
+        if plan.is_empty() {
+            return;
+        }
+        if self.dryrun {
+            for job in &plan.jobs {
+                self.reporter.planned(job);
+            }
+        } else {
+            self.runner
+                .execute(plan, self.jobs, &mut self.reporter)
+                .await;
+        }
+    }
+
+    /// Prints the summary; fails when any file failed.
+    pub fn finish(self, command: &str) -> Result<()> {
+        self.reporter.finish(command)
+    }
+
+    /// Records a file that was refused before any transfer.
+    pub fn refuse(&mut self, job: &Job, why: &str) {
+        self.reporter.tally.planned += 1;
+        self.reporter.done(job, Err(anyhow::anyhow!("{why}")));
+    }
+}
+
+/// The filters of a command; a bad glob is a usage error.
+pub fn filters(ordered: &[(crate::filters::Rule, String)]) -> Result<Filters> {
+    match Filters::new(ordered) {
+        Ok(f) => Ok(f),
+        Err(e) => crate::exit::usage!("{e:#}"),
+    }
+}
+
+/// True when a progress bar would show, so looking up sizes for it is worth a request.
+pub fn progress_visible(ctx: &Context) -> bool {
+    !ctx.quiet && !ctx.json && std::io::stderr().is_terminal()
+}
+
+/// Fails early (one clear error instead of one per file) when the bucket does not exist.
+pub async fn check_bucket(ctx: &Context, bucket: &str, prefix: &str) -> Result<()> {
+    ctx.dg
+        .list(&ListQuery {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            delimiter: Some("/".into()),
+            max_keys: 1,
+            ..ListQuery::default()
+        })
+        .await?;
+    Ok(())
+}

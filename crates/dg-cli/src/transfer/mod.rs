@@ -1,0 +1,245 @@
+//! Bulk transfers: many files uploaded, downloaded or deleted, a few at a time, each result
+//! reported as it arrives.
+
+pub mod plan;
+pub mod progress;
+pub mod report;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{anyhow, Context as _, Result};
+use dg_adapters::{DestinationFile, FileBlob};
+use dg_core::{DeleteOutcome, DeltaGlider, GetOutcome, PutOutcome, PutRequest};
+use dg_ports::{BlobRef, Location, StagedBlob};
+use tokio::task::JoinSet;
+use tracing::warn;
+
+pub use plan::Plan;
+pub use progress::Progress;
+pub use report::Reporter;
+
+/// One file's work.
+#[derive(Clone, Debug)]
+pub enum Job {
+    /// A local file to `destination`.
+    Upload {
+        source: PathBuf,
+        destination: Location,
+        size: u64,
+    },
+    /// A stored file to a local path, which then gets the object's modification time.
+    Download {
+        source: Location,
+        destination: PathBuf,
+        size: u64,
+        modified: Option<SystemTime>,
+    },
+    /// A stored object (and its reference, when no delta needs it any more).
+    Delete { target: Location },
+    /// A local file.
+    DeleteLocal { path: PathBuf, size: u64 },
+}
+
+impl Job {
+    /// `upload`, `download` or `delete`, as the AWS CLI prints them.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Job::Upload { .. } => "upload",
+            Job::Download { .. } => "download",
+            Job::Delete { .. } | Job::DeleteLocal { .. } => "delete",
+        }
+    }
+
+    /// Where the bytes come from (or what is deleted).
+    pub fn source(&self) -> String {
+        match self {
+            Job::Upload { source, .. } => source.display().to_string(),
+            Job::Download { source, .. } => source.to_string(),
+            Job::Delete { target } => target.to_string(),
+            Job::DeleteLocal { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// Where the bytes go (`None` for deletes).
+    pub fn destination(&self) -> Option<String> {
+        match self {
+            Job::Upload { destination, .. } => Some(destination.to_string()),
+            Job::Download { destination, .. } => Some(destination.display().to_string()),
+            Job::Delete { .. } | Job::DeleteLocal { .. } => None,
+        }
+    }
+
+    /// The file's size, when known.
+    pub fn size(&self) -> u64 {
+        match self {
+            Job::Upload { size, .. }
+            | Job::Download { size, .. }
+            | Job::DeleteLocal { size, .. } => *size,
+            Job::Delete { .. } => 0,
+        }
+    }
+
+    /// `upload a to b`, `delete c`: names the job in messages.
+    pub fn describe(&self) -> String {
+        match self.destination() {
+            Some(d) => format!("{} {} to {d}", self.action(), self.source()),
+            None => format!("{} {}", self.action(), self.source()),
+        }
+    }
+}
+
+/// What a finished job did.
+#[derive(Debug)]
+pub enum Done {
+    Uploaded(PutOutcome),
+    Downloaded(GetOutcome),
+    Deleted(DeleteOutcome),
+    DeletedLocal,
+}
+
+/// What every job needs: the service, how to store uploads, where to show progress.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    pub dg: DeltaGlider,
+    pub put: PutRequest,
+    pub progress: Progress,
+}
+
+impl Runner {
+    /// Does one job.
+    pub async fn run(&self, job: &Job) -> Result<Done> {
+        match job {
+            Job::Upload {
+                source,
+                destination,
+                ..
+            } => {
+                let blob = FileBlob::open(source)?;
+                Ok(Done::Uploaded(self.upload(blob, destination).await?))
+            }
+            Job::Download {
+                source,
+                destination,
+                modified,
+                ..
+            } => {
+                let got = self.download(source, destination).await?;
+                if let Some(t) = modified {
+                    if let Err(e) = set_modified(destination, *t) {
+                        warn!(path = %destination.display(), "could not set the modification time: {e:#}");
+                    }
+                }
+                Ok(Done::Downloaded(got))
+            }
+            Job::Delete { target } => Ok(Done::Deleted(self.dg.delete(target, false).await?)),
+            Job::DeleteLocal { path, .. } => {
+                tokio::fs::remove_file(path)
+                    .await
+                    .with_context(|| format!("deleting {}", path.display()))?;
+                Ok(Done::DeletedLocal)
+            }
+        }
+    }
+
+    /// Stores `blob` at `destination`.
+    pub async fn upload(&self, blob: BlobRef, destination: &Location) -> Result<PutOutcome> {
+        Ok(self.dg.put(blob, destination, &self.put).await?)
+    }
+
+    /// Rebuilds `source` into the file `destination` (parents created), renamed into place only
+    /// after its SHA-256 matched.
+    pub async fn download(&self, source: &Location, destination: &Path) -> Result<GetOutcome> {
+        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let out = Counted {
+            inner: Box::new(DestinationFile::create(destination)?),
+            progress: self.progress.clone(),
+        };
+        Ok(self.dg.get(source, Box::new(out)).await?)
+    }
+
+    /// Runs every job of `plan`, at most `jobs` at once, reporting each result as it arrives.
+    pub async fn execute(&self, plan: Plan, jobs: usize, report: &mut Reporter) {
+        let Plan {
+            jobs: list,
+            first,
+            mut after,
+        } = plan;
+        let mut ready: VecDeque<usize> = first.into();
+        let mut running = JoinSet::new();
+        let mut index_of = HashMap::new();
+        loop {
+            while running.len() < jobs.max(1) {
+                let Some(i) = ready.pop_front() else { break };
+                let Some(job) = list.get(i).cloned() else {
+                    continue;
+                };
+                let runner = self.clone();
+                let handle = running.spawn(async move {
+                    let started = Instant::now();
+                    let result = runner.run(&job).await;
+                    (result, started.elapsed())
+                });
+                index_of.insert(handle.id(), i);
+            }
+            let Some(joined) = running.join_next_with_id().await else {
+                break;
+            };
+            let (id, result, elapsed) = match joined {
+                Ok((id, (result, elapsed))) => (id, result, Some(elapsed)),
+                Err(e) => (e.id(), Err(anyhow!("the transfer stopped: {e}")), None),
+            };
+            let Some(i) = index_of.remove(&id) else {
+                continue;
+            };
+            if let Some(job) = list.get(i) {
+                report.done_in(job, result, elapsed);
+            }
+            // Released whether this job succeeded or not: each follower stands on its own.
+            if let Some(next) = after.remove(&i) {
+                for n in next.into_iter().rev() {
+                    ready.push_front(n);
+                }
+            }
+        }
+    }
+}
+
+fn set_modified(path: &Path, time: SystemTime) -> Result<()> {
+    std::fs::File::open(path)?.set_modified(time)?;
+    Ok(())
+}
+
+/// A download's output that moves the progress bar as bytes arrive.
+struct Counted {
+    inner: Box<dyn StagedBlob>,
+    progress: Progress,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add_bytes(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl StagedBlob for Counted {
+    fn finish(self: Box<Self>) -> dg_ports::Result<BlobRef> {
+        self.inner.finish()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.inner.path()
+    }
+}
