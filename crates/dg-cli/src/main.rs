@@ -79,6 +79,57 @@ fn hint(e: &anyhow::Error) -> String {
     }
 }
 
+/// The error as one line: our own messages (contexts and the port's error, which already say
+/// what to do), then the root cause. Backends such as object_store repeat their whole chain in
+/// every layer's message; those middle layers add nothing a user can act on. `--debug` keeps
+/// the full chain.
+fn one_line(e: &anyhow::Error, full: bool) -> String {
+    if full {
+        return format!("{e:#}");
+    }
+    let mut line = String::new();
+    let mut shown_port_error = false;
+    for cause in e.chain() {
+        if shown_port_error {
+            break;
+        }
+        shown_port_error = cause.downcast_ref::<dg_ports::Error>().is_some();
+        push_unless_repeated(&mut line, &cause.to_string());
+    }
+    if let Some(root) = e.chain().last() {
+        push_unless_repeated(&mut line, &without_xml(&root.to_string()));
+    }
+    line
+}
+
+/// An S3 error body (`<?xml ...><Error><Code>X</Code>...`) shortened to its code.
+fn without_xml(text: &str) -> String {
+    let Some(at) = text.find("<?xml") else {
+        return text.to_string();
+    };
+    let head = text[..at].trim_end().trim_end_matches(':');
+    let code = text[at..]
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code);
+    match code {
+        Some(code) => format!("{head} ({code})"),
+        None => head.to_string(),
+    }
+}
+
+/// Appends `: text` unless the line already says it.
+fn push_unless_repeated(line: &mut String, text: &str) {
+    let text = text.trim().trim_end_matches(':').trim_end();
+    if text.is_empty() || line.contains(text) {
+        return;
+    }
+    if !line.is_empty() {
+        line.push_str(": ");
+    }
+    line.push_str(text);
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_ordered();
     init_logging(&cli);
@@ -95,7 +146,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dg: error: {e:#}{}", hint(&e));
+            let full = cli.global.debug || cli.global.verbose >= 2;
+            eprintln!("dg: error: {}{}", one_line(&e, full), hint(&e));
             ExitCode::from(exit::status(&e))
         }
     }

@@ -7,13 +7,18 @@ pub(super) const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_ACCES
 AWS_SECRET_ACCESS_KEY, name a --profile from ~/.aws, or pass --no-sign-request (for a local \
 directory store, pass --endpoint-url file:///path)";
 
+/// A 403 without a more precise code.
+const ACCESS_DENIED: &str = "access denied: the credentials were refused or lack permission for \
+this bucket or key (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, the bucket policy)";
+
 fn status_hint(text: &str) -> Option<&'static str> {
     if text.contains("NoSuchBucket") {
         Some("the bucket does not exist")
     } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
         Some("the credentials were refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile")
     } else if text.contains("AccessDenied") || text.contains("403") {
-        Some("access denied: the credentials lack permission for this bucket or key")
+        // HEAD answers carry no error code: a bad key and a missing permission look alike
+        Some(ACCESS_DENIED)
     } else if text.contains("connect")
         || text.contains("dns error")
         || text.contains("Connection refused")
@@ -58,8 +63,7 @@ pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
         }
         other => {
             let hint = status_hint(&text);
-            if hint == Some("access denied: the credentials lack permission for this bucket or key")
-                || hint.is_some_and(|h| h.starts_with("the credentials"))
+            if hint == Some(ACCESS_DENIED) || hint.is_some_and(|h| h.starts_with("the credentials"))
             {
                 return Error::PermissionDenied {
                     what: format!("{what} ({})", hint.unwrap_or_default()),
