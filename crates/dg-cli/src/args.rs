@@ -266,10 +266,47 @@ Python deltaglider does. Exit status 1 when any file could not be checked or del
     Purge(PurgeArgs),
 
     /// Make a bucket.
-    Mb(BucketArgs),
+    #[command(after_help = "Examples:
+  dg mb s3://releases
+  dg mb s3://shared-with-python --format compat   # new deltaspaces stay readable by deltaglider")]
+    Mb(MbArgs),
 
     /// Remove an empty bucket.
+    #[command(
+        after_help = "A bucket that holds only dg's own housekeeping (`.deltaglider/`: settings,
+cached stats, expired temporary files) counts as empty: those objects are deleted with it.
+To remove a bucket with files in it: `dg rm -r s3://BUCKET/` first."
+    )]
     Rb(BucketArgs),
+
+    /// Show or change a bucket's settings (the format of its new deltaspaces).
+    #[command(after_help = "Examples:
+  dg settings s3://releases                   # show them
+  dg settings s3://releases --format compat   # new deltaspaces readable by Python deltaglider
+  dg settings s3://releases --format native   # new deltaspaces in dg's smaller format
+
+The settings live in the bucket (`.deltaglider/settings`), so every dg that writes to it follows
+them. Existing deltaspaces keep their format; a `--format` on `dg cp`/`dg sync` overrides the
+bucket's for that command.")]
+    Settings(SettingsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MbArgs {
+    /// s3://BUCKET
+    pub bucket: String,
+    /// Record the format of new deltaspaces in the bucket's settings (`native` or `compat`).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<dg_core::Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// s3://BUCKET
+    pub bucket: String,
+    /// Format of new deltaspaces: `native` (smallest) or `compat` (readable by Python deltaglider).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<dg_core::Format>,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Verify(a) => commands::verify::run(&ctx, a).await,
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
+            Command::Settings(a) => commands::buckets::settings(&ctx, a).await,
             Command::Cache(_) | Command::Delta(_) | Command::Rsync(_) => Ok(()),
         }
     };

@@ -72,7 +72,7 @@ pub mod timestamp;
 mod transfer;
 mod verify;
 
-pub use bucket_settings::BucketSettings;
+pub use bucket_settings::{BucketSettings, SETTINGS_KEY};
 pub use delete::DeleteOutcome;
 pub use engines::{EngineChoice, EngineSet};
 pub use get::{GetOutcome, Served};

@@ -90,7 +90,10 @@ impl DeltaGlider {
                     note: Some(note),
                 })
             }
-            Ok(None) => Ok(identity()),
+            Ok(None) => {
+                debug!(file = %up.dest, "fallback: not seen through; the delta is taken on the file's bytes as they are");
+                Ok(identity())
+            }
             Err(e) => {
                 warn!(file = %up.dest, error = %e, "could not see through the file; storing its bytes as they are");
                 let mut plain = identity();

@@ -226,12 +226,19 @@ pub fn expand(
         let mut sink = expand::Sink::new(&mut plain, &mut recipe);
         sink.op(&header)?;
         if !ex.container(input, &mut sink, opts.max_depth.min(wire::MAX_NEST))? {
+            tracing::debug!("not seen through: not a gzip or zip container");
             return Ok(None);
         }
         sink.finish()?;
         (sink.plain_len, sink.recipe_len)
     };
     if ex.stats.reproduced + ex.stats.partial == 0 {
+        ex.finish_notes();
+        tracing::debug!(
+            streams = ex.stats.streams,
+            why = ?ex.stats.notes,
+            "not seen through: none of the compressed streams could be recreated bit for bit"
+        );
         return Ok(None);
     }
     let mut trailer = [0u8; wire::TRAILER_LEN];

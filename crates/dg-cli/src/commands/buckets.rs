@@ -1,13 +1,18 @@
-//! `dg mb` and `dg rb`.
+//! `dg mb`, `dg rb` and `dg settings`.
 
-use anyhow::Result;
+use anyhow::{bail, Context as _, Result};
+use dg_core::BucketSettings;
+use dg_ports::ObjectStorageExt;
 
-use crate::args::BucketArgs;
+use crate::args::{BucketArgs, MbArgs, SettingsArgs};
 use crate::context::Context;
 use crate::url::Target;
 
-fn bucket_name(args: &BucketArgs) -> Result<String> {
-    let target = Target::parse(&args.bucket)?;
+/// dg's own objects in a bucket (settings, cached stats, temporary files).
+const HOUSEKEEPING: &str = ".deltaglider/";
+
+fn bucket_name(url: &str) -> Result<String> {
+    let target = Target::parse(url)?;
     let (bucket, key) = target.s3("the bucket")?;
     if !key.is_empty() {
         crate::exit::usage!("name only a bucket (s3://BUCKET), not a key");
@@ -15,30 +20,91 @@ fn bucket_name(args: &BucketArgs) -> Result<String> {
     Ok(bucket.to_string())
 }
 
-pub async fn make(ctx: &Context, args: &BucketArgs) -> Result<()> {
-    let name = bucket_name(args)?;
-    ctx.buckets.create_bucket(&name).await?;
+fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
     if ctx.json {
         println!(
             "{}",
-            serde_json::json!({"action": "make_bucket", "bucket": name, "ok": true})
+            serde_json::json!({"action": action, "bucket": bucket, "ok": true})
         );
     } else if !ctx.quiet {
-        println!("make_bucket: {name}");
+        println!("{text}");
     }
+}
+
+pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
+    let name = bucket_name(&args.bucket)?;
+    ctx.buckets.create_bucket(&name).await?;
+    if let Some(format) = args.format {
+        let settings = BucketSettings {
+            format: Some(format),
+        };
+        ctx.dg
+            .set_bucket_settings(&name, &settings)
+            .await
+            .with_context(|| format!("bucket {name} was made, but its settings were not saved"))?;
+    }
+    say(ctx, "make_bucket", &name, &format!("make_bucket: {name}"));
     Ok(())
 }
 
+/// Removes a bucket that holds nothing but dg's housekeeping, deleting that first.
 pub async fn remove(ctx: &Context, args: &BucketArgs) -> Result<()> {
-    let name = bucket_name(args)?;
+    let name = bucket_name(&args.bucket)?;
+    let storage = ctx.dg.storage();
+    let objects = storage.list_all(&name, "").await?;
+    let files = objects
+        .iter()
+        .filter(|o| !o.location.key.starts_with(HOUSEKEEPING))
+        .count();
+    if files > 0 {
+        bail!(
+            "bucket {name} is not empty: it holds {files} object(s); delete them first with \
+             `dg rm -r s3://{name}/`"
+        );
+    }
+    for object in &objects {
+        storage
+            .delete(&object.location)
+            .await
+            .with_context(|| format!("deleting {}", object.location))?;
+    }
     ctx.buckets.delete_bucket(&name).await?;
+    say(
+        ctx,
+        "remove_bucket",
+        &name,
+        &format!("remove_bucket: {name}"),
+    );
+    Ok(())
+}
+
+/// Shows the bucket's settings, after changing them when asked.
+pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
+    let name = bucket_name(&args.bucket)?;
+    // a missing bucket is an error here, not a bucket without settings
+    ctx.dg
+        .storage()
+        .list_all(&name, dg_core::SETTINGS_KEY)
+        .await?;
+    let mut settings = ctx.dg.bucket_settings(&name).await?;
+    if let Some(format) = args.format {
+        settings.format = Some(format);
+        ctx.dg.set_bucket_settings(&name, &settings).await?;
+    }
+    let format = settings.format.map(|f| f.name());
     if ctx.json {
         println!(
             "{}",
-            serde_json::json!({"action": "remove_bucket", "bucket": name, "ok": true})
+            serde_json::json!({"action": "settings", "bucket": name, "format": format})
         );
     } else if !ctx.quiet {
-        println!("remove_bucket: {name}");
+        println!("s3://{name}");
+        match format {
+            Some(f) => println!("  format: {f} (for new deltaspaces)"),
+            None => {
+                println!("  format: not set (dg's default: native; --format on cp/sync overrides)")
+            }
+        }
     }
     Ok(())
 }
