@@ -77,6 +77,8 @@ impl Command {
             Command::Cp(a) => Some(&mut a.filters),
             Command::Sync(a) => Some(&mut a.filters),
             Command::Rm(a) => Some(&mut a.filters),
+            Command::Migrate(a) => Some(&mut a.filters),
+            Command::Analyze(a) => Some(&mut a.filters),
             _ => None,
         }
     }
@@ -119,8 +121,8 @@ pub struct Global {
     #[arg(long, global = true, display_order = 100)]
     pub json: bool,
 
-    /// Files transferred at once by cp -r, sync, rm -r and verify (default: the number of
-    /// CPUs, at most 16).
+    /// Files transferred at once by cp -r, sync, rm -r, migrate and verify; deltaspaces
+    /// analysed at once by analyze (default: the number of CPUs, at most 16).
     #[arg(
         short = 'j',
         long,
@@ -197,6 +199,47 @@ in the --summarize total.",
 
 With -r and no filters, references left without deltas under the prefix are deleted too.")]
     Rm(RmArgs),
+
+    /// Copy every file under a plain S3 prefix (or a local directory) into dg storage, as
+    /// deltas where that saves space. Run it again after an interruption: files already copied
+    /// are skipped.
+    #[command(after_help = "Examples:
+  dg migrate s3://old-bucket/releases/ s3://dg-bucket/      # into s3://dg-bucket/releases/
+  dg migrate s3://old-bucket/a/b/c/ s3://dg-bucket/x/       # into s3://dg-bucket/x/c/
+  dg migrate --no-preserve-prefix s3://old/v1/ s3://dg/     # into s3://dg/ itself
+  dg migrate --dry-run s3://old-bucket/ s3://dg-bucket/     # counts and the files, copies nothing
+  dg migrate -y -j 8 --exclude '*.log' s3://old/ s3://dg/   # no question, 8 files at a time
+  dg migrate ./archive s3://dg-bucket/                      # a local directory works too
+
+The source is read as it is stored: plain objects are taken byte for byte; files of a dg (or
+Python deltaglider) prefix are rebuilt and checked first. References and .deltaglider/ are
+never copied. By default the source prefix's last part is kept under the destination
+(--no-preserve-prefix drops it), as Python deltaglider's migrate does.
+
+Resuming: a file is skipped when the destination already has it with the same size. Every
+write is atomic, so after an interruption (Ctrl-C, a killed process, a lost connection) the
+next run copies exactly the files that are missing; no file is stored twice.
+
+Before copying, dg prints how many files it will copy and how many are already there; on a
+terminal it then asks to proceed (-y/--yes does not ask). --json prints one record per file
+and a summary, as cp -r does. Source and destination use the same endpoint and credentials.")]
+    Migrate(MigrateArgs),
+
+    /// Estimate what dg would save on a prefix or a local directory, before moving anything:
+    /// files are grouped into would-be deltaspaces and a few files of each are encoded.
+    #[command(after_help = "Examples:
+  dg analyze ./releases                       # a local directory
+  dg analyze s3://old-bucket/releases/        # a plain S3 prefix (the sampled files are read)
+  dg analyze ./releases --samples 5 --json    # more samples; one JSON object per deltaspace
+  dg analyze ./releases --all                 # encode every file: exact, slower
+
+Each directory (each prefix up to its last `/`) becomes a deltaspace, as in `dg cp -r`: its
+first delta-eligible file by name would be the reference, the others deltas against it. dg
+stores the reference and N evenly spread files of each deltaspace (--samples, default 3) in a
+scratch store in memory, exactly as an upload would (same engine, format and max ratio), and
+extrapolates the sampled files' stored/original ratio to the files not sampled. Files that are
+not delta-eligible count at their full size. Nothing is written to the source.")]
+    Analyze(AnalyzeArgs),
 
     /// Rebuild every object under a prefix and check its SHA-256; report each failure.
     #[command(after_help = "Examples:
@@ -419,6 +462,55 @@ pub struct RmArgs {
     /// Show what would be deleted, delete nothing.
     #[arg(long = "dryrun", visible_alias = "dry-run")]
     pub dryrun: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// s3://BUCKET/PREFIX/ of the files to migrate, or a local directory.
+    pub source: String,
+    /// s3://BUCKET/PREFIX/ in dg storage.
+    pub destination: String,
+    /// Do not keep the source prefix's last part under the destination.
+    #[arg(long)]
+    pub no_preserve_prefix: bool,
+    /// Do not ask before copying.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Show what would be copied, copy nothing.
+    #[arg(long = "dry-run", visible_alias = "dryrun")]
+    pub dryrun: bool,
+    #[command(flatten)]
+    pub put: PutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A local directory or s3://BUCKET/PREFIX/.
+    pub target: String,
+    /// Files encoded per deltaspace besides its reference.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub samples: usize,
+    /// Encode every file (exact figures; as slow as uploading everything).
+    #[arg(long, conflicts_with = "samples")]
+    pub all: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Store a file whole when its delta exceeds this fraction of its size.
+    #[arg(
+        long,
+        value_name = "RATIO",
+        env = "DG_MAX_RATIO",
+        default_value_t = 0.5
+    )]
+    pub max_ratio: f64,
+    /// Diff engine for the deltas.
+    #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
+    pub engine: Option<String>,
+    /// Format of the would-be deltaspaces: `native` or `compat`.
+    #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
+    pub format: Option<dg_core::Format>,
 }
 
 #[derive(Debug, Args)]

@@ -1,19 +1,24 @@
-//! S3 settings from flags, the standard AWS environment variables and the shared
-//! `~/.aws/credentials` and `~/.aws/config` files, in the AWS CLI's order of precedence.
+//! S3 settings from explicit options and, when the client is built from the environment, the
+//! standard AWS variables and the shared `~/.aws/credentials` and `~/.aws/config` files, in the
+//! AWS CLI's order of precedence.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
 use dg_adapters::storage::{S3Config, S3Credentials};
+use dg_ports::{Error, Result};
 
-/// What the command line says about S3.
+use crate::config::Settings;
+
+/// What the caller said about S3 (command-line flags or builder options).
 #[derive(Debug, Default)]
 pub struct S3Flags<'a> {
     pub endpoint_url: Option<&'a str>,
     pub region: Option<&'a str>,
     pub profile: Option<&'a str>,
+    pub credentials: Option<S3Credentials>,
     pub no_sign_request: bool,
+    pub max_attempts: Option<usize>,
 }
 
 /// `[section] key = value` files: sections map to their keys.
@@ -38,33 +43,40 @@ fn parse_ini(text: &str) -> HashMap<String, HashMap<String, String>> {
     out
 }
 
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
-}
-
-fn read_ini(env: &str, default: &str) -> HashMap<String, HashMap<String, String>> {
-    let path = std::env::var_os(env)
+/// A shared AWS file: `$VAR`, else `~/.aws/<default>`.
+fn read_ini(
+    settings: Settings,
+    var: &str,
+    default: &str,
+) -> HashMap<String, HashMap<String, String>> {
+    let path = settings
+        .var(var)
         .map(PathBuf::from)
-        .or_else(|| home().map(|h| h.join(".aws").join(default)));
+        .or_else(|| crate::config::home().map(|h| h.join(".aws").join(default)));
     path.and_then(|p| std::fs::read_to_string(p).ok())
         .map(|t| parse_ini(&t))
         .unwrap_or_default()
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Builds the S3 settings.
-pub fn s3_config(flags: &S3Flags<'_>) -> Result<S3Config> {
+/// Builds the S3 settings. With [`Settings::Explicit`] only the flags count, and the shared
+/// files are read only for an explicitly named profile.
+pub fn s3_config(flags: &S3Flags<'_>, settings: Settings) -> Result<S3Config> {
+    let env = |name: &str| settings.var(name);
     let profile_name = flags
         .profile
         .map(str::to_string)
         .or_else(|| env("AWS_PROFILE"))
         .unwrap_or_else(|| "default".into());
     let explicit_profile = flags.profile.is_some() || env("AWS_PROFILE").is_some();
-    let credentials_file = read_ini("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-    let config_file = read_ini("AWS_CONFIG_FILE", "config");
+    let read_files = settings == Settings::Environment || flags.profile.is_some();
+    let (credentials_file, config_file) = if read_files {
+        (
+            read_ini(settings, "AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            read_ini(settings, "AWS_CONFIG_FILE", "config"),
+        )
+    } else {
+        (HashMap::new(), HashMap::new())
+    };
     let creds_section = credentials_file.get(&profile_name);
     let config_section = config_file
         .get(&format!("profile {profile_name}"))
@@ -74,7 +86,9 @@ pub fn s3_config(flags: &S3Flags<'_>) -> Result<S3Config> {
                 .flatten()
         });
     if explicit_profile && creds_section.is_none() && config_section.is_none() {
-        bail!("profile `{profile_name}` is in neither ~/.aws/credentials nor ~/.aws/config");
+        return Err(Error::InvalidInput(format!(
+            "profile `{profile_name}` is in neither ~/.aws/credentials nor ~/.aws/config"
+        )));
     }
     let from_profile = |key: &str| {
         creds_section
@@ -83,8 +97,13 @@ pub fn s3_config(flags: &S3Flags<'_>) -> Result<S3Config> {
             .cloned()
     };
 
-    let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        (Some(access_key_id), Some(secret_access_key)) if flags.profile.is_none() => {
+    let credentials = match (
+        flags.credentials.clone(),
+        env("AWS_ACCESS_KEY_ID"),
+        env("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(given), _, _) => Some(given),
+        (None, Some(access_key_id), Some(secret_access_key)) if flags.profile.is_none() => {
             Some(S3Credentials {
                 access_key_id,
                 secret_access_key,
@@ -118,22 +137,29 @@ pub fn s3_config(flags: &S3Flags<'_>) -> Result<S3Config> {
         .or_else(|| from_profile("endpoint_url"));
     if let Some(e) = &endpoint {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
-            bail!("--endpoint-url {e}: expected http(s)://HOST[:PORT] or file:///DIR");
+            return Err(Error::InvalidInput(format!(
+                "--endpoint-url {e}: expected http(s)://HOST[:PORT] or file:///DIR"
+            )));
         }
     }
     // S3-compatible services are addressed path-style unless told otherwise.
     let path_style = match env("DG_S3_ADDRESSING_STYLE").as_deref() {
         Some("virtual") => false,
         Some("path") => true,
-        Some(other) => bail!("DG_S3_ADDRESSING_STYLE={other:?}: expected `path` or `virtual`"),
+        Some(other) => {
+            return Err(Error::InvalidInput(format!(
+                "DG_S3_ADDRESSING_STYLE={other:?}: expected `path` or `virtual`"
+            )))
+        }
         None => endpoint.is_some(),
     };
-    let max_attempts = match env("AWS_MAX_ATTEMPTS") {
-        Some(v) => v
+    let max_attempts = match (flags.max_attempts, env("AWS_MAX_ATTEMPTS")) {
+        (Some(n), _) => n.max(1),
+        (None, Some(v)) => v
             .parse::<usize>()
-            .with_context(|| format!("AWS_MAX_ATTEMPTS={v:?} is not a number"))?
+            .map_err(|_| Error::InvalidInput(format!("AWS_MAX_ATTEMPTS={v:?} is not a number")))?
             .max(1),
-        None => 5,
+        (None, None) => 5,
     };
     Ok(S3Config {
         endpoint,

@@ -1,22 +1,20 @@
-//! Turning flags and environment into a configured service: storage backend, cache, engines.
+//! Turning global flags into a configured [`Client`] (the library builds storage, cache and
+//! engines; environment variables fill in what the flags leave open).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _, Result};
-use dg_adapters::storage::S3Storage;
-use dg_adapters::{
-    engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
-    DirStaging, LocalStorage, SeeThrough, SystemClock,
-};
-use dg_core::{Config, DeltaGlider, EngineSet, Ports};
-use dg_ports::{Buckets, ObjectStorage, Staging};
+use anyhow::Result;
+use dg::{Client, ClientBuilder};
+use dg_core::DeltaGlider;
+use dg_ports::{Buckets, Staging};
 
 use crate::args::Global;
-use crate::aws_config::{s3_config, S3Flags};
 
 /// Everything a command needs.
 pub struct Context {
+    /// The library client the commands run on.
+    pub client: Client,
+    /// Shortcuts into the client.
     pub dg: DeltaGlider,
     pub buckets: Arc<dyn Buckets>,
     pub staging: Arc<dyn Staging>,
@@ -25,44 +23,21 @@ pub struct Context {
     pub json: bool,
     /// Files transferred at once.
     pub jobs: usize,
-    /// Keeps a per-run cache directory alive until the command ends.
-    pub _cache: crate::cache::CacheSetup,
 }
 
-/// The storage the global flags name: a local directory for `file://`, S3 otherwise.
-fn storage(global: &Global) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Buckets>)> {
-    let endpoint = global.endpoint_url.clone().or_else(|| {
-        std::env::var("AWS_ENDPOINT_URL")
-            .ok()
-            .filter(|e| !e.is_empty())
-    });
-    if let Some(path) = endpoint.as_deref().and_then(|e| e.strip_prefix("file://")) {
-        if path.is_empty() {
-            bail!("--endpoint-url file:// needs a directory, e.g. file:///var/lib/dg");
-        }
-        let local = Arc::new(
-            LocalStorage::new(PathBuf::from(path))
-                .with_context(|| format!("opening the local store {path}"))?,
-        );
-        return Ok((local.clone(), local));
+/// The client the global flags describe, the environment filling in the rest.
+pub fn client(global: &Global) -> Result<Client> {
+    let mut builder = ClientBuilder::from_env().no_sign_request(global.no_sign_request);
+    if let Some(url) = &global.endpoint_url {
+        builder = builder.endpoint(url);
     }
-    let config = s3_config(&S3Flags {
-        endpoint_url: endpoint.as_deref(),
-        region: global.region.as_deref(),
-        profile: global.profile.as_deref(),
-        no_sign_request: global.no_sign_request,
-    })?;
-    let s3 = Arc::new(S3Storage::new(config)?);
-    Ok((s3.clone(), s3))
-}
-
-/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first.
-pub fn engines() -> EngineSet {
-    EngineSet::new(vec![
-        Arc::new(VcdiffEngine::default()),
-        Arc::new(ZstdEngine::default()),
-        Arc::new(RsyncEngine::default()),
-    ])
+    if let Some(region) = &global.region {
+        builder = builder.region(region);
+    }
+    if let Some(profile) = &global.profile {
+        builder = builder.profile(profile);
+    }
+    Ok(builder.build()?)
 }
 
 /// `-j N`, or the number of CPUs (at most 16).
@@ -78,33 +53,17 @@ fn jobs(flag: Option<usize>) -> Result<usize> {
 }
 
 impl Context {
-    /// Builds the service for these global flags.
+    /// Builds the client for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
-        let (storage, buckets) = storage(global)?;
-        let staging = match std::env::var_os("DG_TMPDIR") {
-            Some(dir) => DirStaging::new(PathBuf::from(dir)),
-            None => DirStaging::system(),
-        }
-        .context("preparing a temp directory (set DG_TMPDIR to choose one)")?;
-        let staging: Arc<dyn Staging> = Arc::new(staging);
-        let cache = crate::cache::from_env()?;
-        let ports = Ports {
-            storage,
-            cache: cache.cache.clone(),
-            staging: staging.clone(),
-            engines: engines(),
-            clock: Arc::new(SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
-            expander: Some(Arc::new(SeeThrough::default())),
-        };
+        let client = client(global)?;
         Ok(Context {
-            dg: DeltaGlider::new(ports, Config::default()),
-            buckets,
-            staging,
+            dg: client.service().clone(),
+            buckets: client.buckets().clone(),
+            staging: client.staging().clone(),
+            client,
             quiet: global.quiet,
             json: global.json,
             jobs: jobs(global.jobs)?,
-            _cache: cache,
         })
     }
 }

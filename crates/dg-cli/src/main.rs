@@ -2,8 +2,6 @@
 //! to an exit code (0 success, 1 failure, 2 usage error).
 
 mod args;
-mod aws_config;
-mod cache;
 mod commands;
 mod context;
 mod exit;
@@ -11,9 +9,10 @@ mod filters;
 mod format;
 mod transfer;
 mod tree;
-mod url;
 
 use std::process::ExitCode;
+
+use dg::{cache, url};
 
 use tracing_subscriber::EnvFilter;
 
@@ -56,6 +55,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Purge(a) => commands::purge::run(&ctx, a).await,
             Command::Stats(a) => commands::stats::run(&ctx, a).await,
             Command::Verify(a) => commands::verify::run(&ctx, a).await,
+            Command::Migrate(a) => commands::migrate::run(&ctx, a).await,
+            Command::Analyze(a) => commands::analyze::run(&ctx, a).await,
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
             Command::Settings(a) => commands::buckets::settings(&ctx, a).await,

@@ -1,10 +1,9 @@
-//! Command-line locations: `s3://bucket/key` or a local path.
+//! Locations as users write them: `s3://bucket/key` or a local path.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
-use dg_ports::Location;
+use dg_ports::{Error, Location, Result};
 
 /// A command argument that names either an object location or a local path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +20,9 @@ impl Target {
         if let Some(rest) = arg.strip_prefix("s3://") {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                bail!("`{arg}` has no bucket name (expected s3://BUCKET/KEY)");
+                return Err(Error::InvalidInput(format!(
+                    "`{arg}` has no bucket name (expected s3://BUCKET/KEY)"
+                )));
             }
             return Ok(Target::S3 {
                 bucket: bucket.to_string(),
@@ -29,7 +30,9 @@ impl Target {
             });
         }
         if arg.contains("://") {
-            bail!("`{arg}`: only s3:// URLs and local paths are understood");
+            return Err(Error::InvalidInput(format!(
+                "`{arg}`: only s3:// URLs and local paths are understood"
+            )));
         }
         Ok(Target::Local(PathBuf::from(arg)))
     }
@@ -38,10 +41,10 @@ impl Target {
     pub fn s3(&self, role: &str) -> Result<(&str, &str)> {
         match self {
             Target::S3 { bucket, key } => Ok((bucket, key)),
-            Target::Local(p) => bail!(
+            Target::Local(p) => Err(Error::InvalidInput(format!(
                 "{role} must be an s3://BUCKET/PREFIX URL, not the local path `{}`",
                 p.display()
-            ),
+            ))),
         }
     }
 }

@@ -33,7 +33,7 @@ fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
 
 pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
     let name = bucket_name(&args.bucket)?;
-    ctx.buckets.create_bucket(&name).await?;
+    ctx.client.create_bucket(&name).await?;
     if let Some(format) = args.format {
         let settings = BucketSettings {
             format: Some(format),

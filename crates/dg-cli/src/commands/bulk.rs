@@ -31,6 +31,7 @@ impl Bulk {
             dg: ctx.dg.clone(),
             put,
             progress: reporter.progress(),
+            staging: ctx.staging.clone(),
         };
         Bulk {
             reporter,

@@ -9,8 +9,8 @@ use dg_adapters::{DestinationFile, FileBlob};
 use dg_ports::StagedBlob;
 
 use crate::args::{DeltaCommand, RsyncCommand};
-use crate::context::engines;
 use crate::format::human_size;
+use dg::engines;
 
 /// Writes `path` atomically from what `fill` writes.
 fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<u64> {

@@ -61,6 +61,7 @@ fn single(ctx: &Context, put: PutRequest, dryrun: bool, bytes: u64) -> (Reporter
         dg: ctx.dg.clone(),
         put,
         progress: reporter.progress(),
+        staging: ctx.staging.clone(),
     };
     (reporter, runner)
 }

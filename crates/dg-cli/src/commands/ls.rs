@@ -11,7 +11,7 @@ use crate::url::Target;
 
 pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
     let Some(target) = &args.target else {
-        for b in ctx.buckets.list_buckets().await? {
+        for b in ctx.client.list_buckets().await? {
             if ctx.json {
                 let created = b.created.map(dg_core::timestamp::iso8601);
                 println!(

@@ -12,8 +12,8 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let (bucket, prefix) = target.s3("the prefix to verify")?;
     let (quiet, json) = (ctx.quiet, ctx.json);
     let report = ctx
-        .dg
-        .verify(bucket, prefix, ctx.jobs, &|checked| {
+        .client
+        .verify_with(bucket, prefix, ctx.jobs, &|checked| {
             let location = checked.location.to_string();
             match &checked.result {
                 Ok(served) if json => println!(

@@ -66,17 +66,21 @@ impl Plan {
         let mut leaders: BTreeMap<DeltaSpace, usize> = BTreeMap::new();
         let mut free = Vec::new();
         for i in 0..plan.jobs.len() {
-            let Some(Job::Upload {
-                source,
-                destination,
-                ..
-            }) = plan.jobs.get(i)
-            else {
-                free.push(i);
-                continue;
+            // copies are judged by name: their first bytes are not at hand
+            let (destination, first_bytes) = match plan.jobs.get(i) {
+                Some(Job::Upload {
+                    source,
+                    destination,
+                    ..
+                }) => (destination, head(source)),
+                Some(Job::Copy { destination, .. }) => (destination, Vec::new()),
+                _ => {
+                    free.push(i);
+                    continue;
+                }
             };
             let name = dg_core::keys::file_name(&destination.key);
-            if !policy.judge(name, &head(source)).is_eligible() {
+            if !policy.judge(name, &first_bytes).is_eligible() {
                 free.push(i);
                 continue;
             }

@@ -309,7 +309,7 @@ pub fn record(job: &Job, done: &Done) -> Value {
 fn text(job: &Job, done: &Done) -> String {
     match done {
         Done::Uploaded(o) => {
-            let mut s = format!("upload: {}  ({})\n", shown(job), describe(o));
+            let mut s = format!("{}: {}  ({})\n", job.action(), shown(job), describe(o));
             for note in &o.notes {
                 s.push_str(&format!("  note: {note}\n"));
             }

@@ -1,0 +1,295 @@
+//! Building a [`Client`]: typed options, optionally completed from the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dg_adapters::storage::{S3Credentials, S3Storage};
+use dg_adapters::{
+    engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
+    DirStaging, LocalStorage, SeeThrough, SystemClock,
+};
+use dg_core::{Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
+use dg_ports::{Buckets, Error, ObjectStorage, Result, Staging};
+
+use crate::aws_config::{s3_config, S3Flags};
+use crate::cache::CacheConfig;
+use crate::client::Client;
+
+/// Where settings that were not given explicitly come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settings {
+    /// Environment variables and the shared AWS files fill in what was not given.
+    Environment,
+    /// Only what was given.
+    Explicit,
+}
+
+impl Settings {
+    /// A non-empty variable, in [`Settings::Environment`] only.
+    pub(crate) fn var(self, name: &str) -> Option<String> {
+        match self {
+            Settings::Environment => std::env::var(name).ok().filter(|v| !v.is_empty()),
+            Settings::Explicit => None,
+        }
+    }
+}
+
+/// The home directory (for `~/.aws` and `~/.cache`).
+pub(crate) fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Options of a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    settings: Settings,
+    endpoint: Option<String>,
+    region: Option<String>,
+    profile: Option<String>,
+    credentials: Option<S3Credentials>,
+    no_sign_request: bool,
+    max_attempts: Option<usize>,
+    cache: Option<CacheConfig>,
+    staging_dir: Option<PathBuf>,
+    format: Option<Format>,
+    max_ratio: Option<f64>,
+    engine: Option<String>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder::new()
+    }
+}
+
+impl ClientBuilder {
+    /// Options given one by one; nothing is read from the environment. Without
+    /// [`ClientBuilder::endpoint`] the client talks to AWS S3.
+    pub fn new() -> Self {
+        ClientBuilder {
+            settings: Settings::Explicit,
+            endpoint: None,
+            region: None,
+            profile: None,
+            credentials: None,
+            no_sign_request: false,
+            max_attempts: None,
+            cache: None,
+            staging_dir: None,
+            format: None,
+            max_ratio: None,
+            engine: None,
+        }
+    }
+
+    /// Options the `dg` command uses: what is not set explicitly comes from the environment
+    /// when [`ClientBuilder::build`] runs. `AWS_ENDPOINT_URL` (`file:///DIR` or `http(s)://`),
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE` and the
+    /// shared `~/.aws` files, `AWS_REGION`, `AWS_MAX_ATTEMPTS`, `DG_CACHE_*`, `DG_TMPDIR`,
+    /// `DG_FORMAT`, `DG_MAX_RATIO`, `DG_ENGINE`.
+    pub fn from_env() -> Self {
+        ClientBuilder {
+            settings: Settings::Environment,
+            ..ClientBuilder::new()
+        }
+    }
+
+    /// `file:///DIR` for a local directory store (one sub-directory per bucket), or
+    /// `http(s)://HOST[:PORT]` for an S3-compatible service (addressed path-style).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// A local directory store: the same as `endpoint("file:///DIR")`.
+    pub fn local_dir(self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        self.endpoint(format!("file://{}", dir.display()))
+    }
+
+    /// The region (default `us-east-1`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A profile of `~/.aws/credentials` and `~/.aws/config`.
+    pub fn profile(mut self, name: impl Into<String>) -> Self {
+        self.profile = Some(name.into());
+        self
+    }
+
+    /// Static credentials.
+    pub fn credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+        session_token: Option<String>,
+    ) -> Self {
+        self.credentials = Some(S3Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token,
+        });
+        self
+    }
+
+    /// Unsigned requests (public buckets).
+    pub fn no_sign_request(mut self, yes: bool) -> Self {
+        self.no_sign_request = yes;
+        self
+    }
+
+    /// Attempts per S3 request (transient errors are retried).
+    pub fn max_attempts(mut self, attempts: usize) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// The reference cache (default: a private encrypted directory, removed with the client).
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Where references, deltas and downloads are staged (default: the system temp directory).
+    pub fn staging_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.staging_dir = Some(dir.into());
+        self
+    }
+
+    /// Format of new deltaspaces for uploads (default: the bucket's setting, else native).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// Uploads store a file whole when its delta exceeds this fraction of it (default 0.5).
+    pub fn max_ratio(mut self, ratio: f64) -> Self {
+        self.max_ratio = Some(ratio);
+        self
+    }
+
+    /// Diff engine of new deltas: `vcdiff` (default), `zstd` or `rsync`.
+    pub fn engine(mut self, name: impl Into<String>) -> Self {
+        self.engine = Some(name.into());
+        self
+    }
+
+    /// Opens the storage, the cache and the staging directory.
+    pub fn build(self) -> Result<Client> {
+        let settings = self.settings;
+        let (storage, buckets) = self.storage()?;
+        let staging_dir = self
+            .staging_dir
+            .clone()
+            .or_else(|| settings.var("DG_TMPDIR").map(PathBuf::from));
+        let staging = match &staging_dir {
+            Some(dir) => DirStaging::new(dir.clone()),
+            None => DirStaging::system(),
+        }
+        .map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(
+                "preparing a temp directory (set DG_TMPDIR to choose one)",
+                source,
+            ),
+            other => other,
+        })?;
+        let staging: Arc<dyn Staging> = Arc::new(staging);
+        let cache = match (&self.cache, settings) {
+            (Some(c), _) => c.clone(),
+            (None, Settings::Environment) => CacheConfig::from_env()?,
+            (None, Settings::Explicit) => CacheConfig::default(),
+        }
+        .open(staging_dir)?;
+        let put = self.put_defaults()?;
+        let ports = Ports {
+            storage,
+            cache: cache.cache.clone(),
+            staging: staging.clone(),
+            engines: engines(),
+            clock: Arc::new(SystemClock),
+            compressor: Some(Arc::new(ZstdCompressor::default())),
+            expander: Some(Arc::new(SeeThrough::default())),
+        };
+        let dg = DeltaGlider::new(ports, Config::default());
+        Ok(Client::new(dg, buckets, staging, put, cache))
+    }
+
+    /// Upload options every upload of the client starts from.
+    fn put_defaults(&self) -> Result<PutRequest> {
+        let settings = self.settings;
+        let max_ratio =
+            match (self.max_ratio, settings.var("DG_MAX_RATIO")) {
+                (Some(r), _) => Some(r),
+                (None, Some(v)) => Some(v.trim().parse::<f64>().map_err(|_| {
+                    Error::InvalidInput(format!("DG_MAX_RATIO={v:?} is not a number"))
+                })?),
+                (None, None) => None,
+            };
+        if let Some(r) = max_ratio {
+            if !(r > 0.0 && r <= 1.0) {
+                return Err(Error::InvalidInput(format!(
+                    "the max ratio must be in (0, 1], got {r}"
+                )));
+            }
+        }
+        let format = match (self.format, settings.var("DG_FORMAT")) {
+            (Some(f), _) => Some(f),
+            (None, Some(v)) => Some(v.parse::<Format>().map_err(Error::InvalidInput)?),
+            (None, None) => None,
+        };
+        Ok(PutRequest {
+            no_delta: false,
+            max_ratio,
+            engine: self.engine.clone().or_else(|| settings.var("DG_ENGINE")),
+            format,
+        })
+    }
+
+    /// The storage the endpoint names: a local directory for `file://`, S3 otherwise.
+    fn storage(&self) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Buckets>)> {
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| self.settings.var("AWS_ENDPOINT_URL"));
+        if let Some(path) = endpoint.as_deref().and_then(|e| e.strip_prefix("file://")) {
+            if path.is_empty() {
+                return Err(Error::InvalidInput(
+                    "--endpoint-url file:// needs a directory, e.g. file:///var/lib/dg".into(),
+                ));
+            }
+            let local = Arc::new(LocalStorage::new(PathBuf::from(path)).map_err(|e| match e {
+                Error::Io { source, .. } => {
+                    Error::io(format!("opening the local store {path}"), source)
+                }
+                other => other,
+            })?);
+            // Retries (issue #9) wrap `local` here, before it is shared.
+            return Ok((local.clone(), local));
+        }
+        let config = s3_config(
+            &S3Flags {
+                endpoint_url: endpoint.as_deref(),
+                region: self.region.as_deref(),
+                profile: self.profile.as_deref(),
+                credentials: self.credentials.clone(),
+                no_sign_request: self.no_sign_request,
+                max_attempts: self.max_attempts,
+            },
+            self.settings,
+        )?;
+        let s3 = Arc::new(S3Storage::new(config)?);
+        // Retries (issue #9) wrap `s3` here, before it is shared.
+        Ok((s3.clone(), s3))
+    }
+}
+
+/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first.
+pub fn engines() -> EngineSet {
+    EngineSet::new(vec![
+        Arc::new(VcdiffEngine::default()),
+        Arc::new(ZstdEngine::default()),
+        Arc::new(RsyncEngine::default()),
+    ])
+}

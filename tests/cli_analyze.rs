@@ -1,0 +1,255 @@
+//! `dg analyze` through the real binary: its estimate against what `dg cp -r` really stores,
+//! on generated releases, on a plain prefix, and (with DG_CORPUS) on real releases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dg_adapters::conformance::engine::{edit, noise};
+use serde_json::Value;
+
+/// A work directory with a local store.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        env.ok(&["mb", "s3://rel"]);
+        env
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn dg(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") || key.starts_with("DG_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.args(args)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("file://{}", self.path("store").display()),
+            )
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.dg(args);
+        assert!(
+            out.status.success(),
+            "dg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = args.to_vec();
+        all.push("--json");
+        self.ok(&all)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// `dg analyze --json`: the deltaspace records by name, and the summary.
+    fn analyze(&self, args: &[&str]) -> (BTreeMap<String, Value>, Value) {
+        let mut all = vec!["analyze"];
+        all.extend_from_slice(args);
+        let records = self.json(&all);
+        let (summary, spaces) = records.split_last().unwrap();
+        assert_eq!(summary["type"], "summary", "{records:?}");
+        let spaces = spaces
+            .iter()
+            .map(|r| {
+                assert_eq!(r["type"], "deltaspace", "{r}");
+                (r["deltaspace"].as_str().unwrap().to_string(), r.clone())
+            })
+            .collect();
+        (spaces, summary.clone())
+    }
+
+    /// What `dg ls --summarize` says is stored under a prefix, references included.
+    fn stored(&self, url: &str) -> u64 {
+        let records = self.json(&["ls", "-r", "--summarize", url]);
+        let summary = records.last().unwrap();
+        assert_eq!(summary["type"], "summary", "{records:?}");
+        summary["stored_size"].as_u64().unwrap()
+    }
+}
+
+fn write(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Eight releases that drift apart (each a few edits from the one before), notes that are not
+/// delta-eligible, and a file at the root.
+fn releases(root: &Path) {
+    let mut data = noise(7, 400_000);
+    for i in 0..8 {
+        write(&root.join(format!("app/app-2.{i}.zip")), &data);
+        data = edit(&data, 70 + i, 40);
+    }
+    for i in 0..4 {
+        write(
+            &root.join(format!("docs/notes-{i}.txt")),
+            format!("release notes {i}\n")
+                .repeat(100 + i as usize)
+                .as_bytes(),
+        );
+    }
+    write(&root.join("README"), b"read me\n");
+}
+
+fn u(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+#[test]
+fn the_estimate_matches_what_an_upload_stores() {
+    let env = Env::new();
+    let src = env.path("src");
+    releases(&src);
+
+    // every file encoded: the estimate is what dg stores, to the byte
+    let (spaces, summary) = env.analyze(&["src", "--all"]);
+    assert_eq!(
+        spaces.keys().collect::<Vec<_>>(),
+        ["", "app/", "docs/"],
+        "{spaces:?}"
+    );
+    let app = &spaces["app/"];
+    assert_eq!(u(app, "files"), 8);
+    assert_eq!(u(app, "sampled"), 7);
+    assert_eq!(app["exact"], true);
+    let docs = &spaces["docs/"];
+    assert_eq!(u(docs, "eligible"), 0);
+    assert_eq!(u(docs, "estimated_stored_size"), u(docs, "original_size"));
+    assert_eq!(summary["exact"], true);
+    assert_eq!(u(&summary, "files"), 13);
+
+    env.ok(&["cp", "-r", "src", "s3://rel/all/"]);
+    assert_eq!(
+        u(&summary, "estimated_stored_size"),
+        env.stored("s3://rel/all/")
+    );
+    assert_eq!(
+        u(app, "estimated_stored_size"),
+        env.stored("s3://rel/all/app/")
+    );
+
+    // three samples: extrapolated, close to the real figure
+    let (spaces, summary) = env.analyze(&["src", "--samples", "3"]);
+    let app = &spaces["app/"];
+    assert_eq!(u(app, "sampled"), 3);
+    assert_eq!(app["exact"], false);
+    assert_eq!(summary["exact"], false);
+    let actual = env.stored("s3://rel/all/app/") as f64;
+    let estimate = u(app, "estimated_stored_size") as f64;
+    eprintln!("app/: estimated {estimate} bytes stored, actual {actual}");
+    assert!(
+        (estimate - actual).abs() / actual < 0.25,
+        "estimated {estimate}, stored {actual}"
+    );
+    assert!(estimate < 0.5 * u(app, "original_size") as f64);
+
+    // the table
+    let text = env.ok(&["analyze", "src", "--samples", "1"]);
+    for expected in ["deltaspace", "app/", "docs/", "total", "~"] {
+        assert!(text.contains(expected), "{expected} missing in:\n{text}");
+    }
+
+    // filters, and bad arguments
+    let (spaces, _) = env.analyze(&["src", "--exclude", "docs/*", "--all"]);
+    assert!(!spaces.contains_key("docs/"), "{spaces:?}");
+    let out = env.dg(&["analyze", "no-such-dir"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_plain_prefix_is_analysed_like_the_same_directory() {
+    let env = Env::new();
+    let src = env.path("src");
+    releases(&src);
+    // a plain prefix: files written straight into the store, without dg metadata
+    let plain = env.path("store/rel/plain");
+    for entry in ["app", "docs"] {
+        for f in std::fs::read_dir(src.join(entry)).unwrap() {
+            let f = f.unwrap().path();
+            let to = plain.join(entry).join(f.file_name().unwrap());
+            write(&to, &std::fs::read(&f).unwrap());
+        }
+    }
+    std::fs::copy(src.join("README"), plain.join("README")).unwrap();
+    let (from_dir, dir_summary) = env.analyze(&["src", "--all"]);
+    let (from_prefix, prefix_summary) = env.analyze(&["s3://rel/plain/", "--all"]);
+    assert_eq!(
+        from_dir.keys().collect::<Vec<_>>(),
+        from_prefix.keys().collect::<Vec<_>>()
+    );
+    for field in ["files", "original_size", "estimated_stored_size"] {
+        assert_eq!(dir_summary[field], prefix_summary[field], "{field}");
+    }
+}
+
+/// Real releases (CI sets DG_CORPUS), three samples per deltaspace: pip and the two tokio
+/// series are encoded whole (exact), botocore's fifth wheel is extrapolated; both are compared
+/// with what a real `dg cp -r` stores.
+#[test]
+fn corpus_estimate_against_the_real_upload() {
+    let Some(corpus) = std::env::var_os("DG_CORPUS") else {
+        eprintln!("DG_CORPUS not set: skipping the corpus estimate");
+        return;
+    };
+    let corpus = corpus.to_str().unwrap().to_string();
+    let env = Env::new();
+    let (spaces, summary) = env.analyze(&[&corpus, "--exclude", "scipy/*"]);
+    env.ok(&[
+        "cp",
+        "-r",
+        &corpus,
+        "s3://rel/corpus/",
+        "--exclude",
+        "scipy/*",
+    ]);
+    for (name, space) in &spaces {
+        let actual = env.stored(&format!("s3://rel/corpus/{name}"));
+        let estimate = u(space, "estimated_stored_size");
+        eprintln!(
+            "{name}: {} files, {} bytes, estimated {estimate} stored, actual {actual} ({:+.1}%)",
+            u(space, "files"),
+            u(space, "original_size"),
+            100.0 * (estimate as f64 / actual as f64 - 1.0)
+        );
+        if space["exact"] == true {
+            assert_eq!(estimate, actual, "{name}");
+        } else {
+            assert!(
+                (estimate as f64 / actual as f64 - 1.0).abs() < 0.10,
+                "{name}: estimated {estimate}, stored {actual}"
+            );
+        }
+    }
+    assert_eq!(spaces["botocore/"]["exact"], false);
+    assert_eq!(spaces["pip/"]["exact"], true);
+    let actual = env.stored("s3://rel/corpus/");
+    eprintln!(
+        "total: estimated {} stored, actual {actual}",
+        u(&summary, "estimated_stored_size")
+    );
+}
