@@ -18,7 +18,11 @@ mkdir -p "$src/big" "$root"
 
 server=""
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  # `set -e` applies here too: a killed server's status (143) must not skip the removal.
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
   [ "${EACOPY_KEEP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT

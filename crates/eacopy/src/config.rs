@@ -111,7 +111,8 @@ impl Config {
         self
     }
 
-    /// Buffer size for read/write fallbacks and network chunks (64 KiB – 64 MiB).
+    /// Buffer size for the read/write fallback of local copies and the block size of
+    /// [`delta_copy`](crate::delta_copy) (64 KiB – 64 MiB). Network streams use 1 MiB frames.
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.buffer_size = bytes.clamp(64 << 10, 64 << 20);
         self

@@ -185,3 +185,23 @@ impl Error {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_map_to_meaningful_variants() {
+        let os = |e: Errno| Error::io("/x", io::Error::from_raw_os_error(e.raw_os_error()));
+        assert!(matches!(os(Errno::NOSPC), Error::DiskFull { .. }));
+        assert!(matches!(os(Errno::DQUOT), Error::DiskFull { .. }));
+        assert!(matches!(os(Errno::ACCESS), Error::PermissionDenied { .. }));
+        assert!(matches!(os(Errno::PERM), Error::PermissionDenied { .. }));
+        assert!(matches!(os(Errno::NOENT), Error::NotFound { .. }));
+        assert!(matches!(os(Errno::EXIST), Error::DestinationExists { .. }));
+        assert!(matches!(os(Errno::ISDIR), Error::IsADirectory { .. }));
+        assert!(matches!(os(Errno::IO), Error::Io { .. }));
+        assert!(os(Errno::IO).is_retryable());
+        assert!(!os(Errno::EXIST).is_retryable());
+    }
+}

@@ -99,10 +99,19 @@ pub(crate) fn copy_entry(
         .mode(md.mode() & 0o777)
         .open(dst)
         .map_err(|e| Error::io(dst, e))?;
-    ctx.engine
-        .copy(&input, md, &output, &mut |n| ctx.tracker.advance(n, dst))
-        .map_err(|e| Error::io(dst, e))?;
-    meta::apply_to_file(&output, md, keep).map_err(|e| Error::io(dst, e))?;
+    let mut reported = 0;
+    let copied = ctx
+        .engine
+        .copy(&input, md, &output, &mut |n| {
+            reported += n;
+            ctx.tracker.advance(n, dst);
+        })
+        .and_then(|_| meta::apply_to_file(&output, md, keep));
+    if let Err(e) = copied {
+        // A retry reports this file's bytes again.
+        ctx.tracker.retract(reported);
+        return Err(Error::io(dst, e));
+    }
     if md.len() == 0 {
         ctx.tracker.advance(0, dst);
     }
@@ -201,9 +210,14 @@ pub fn batch_copy<P: AsRef<Path> + Sync, Q: AsRef<Path> + Sync>(
     let stop = AtomicBool::new(false);
     pool::for_each_index(pairs.len(), config.thread_count, &stop, |i| {
         let (src, dst) = (pairs[i].0.as_ref(), pairs[i].1.as_ref());
+        let mut counted = false;
         let result = config.with_retry(|| {
             let md = source_meta(src, config.follow_symlinks)?;
-            ctx.tracker.add_total(md.len());
+            if !counted {
+                // Once per file, however many tries it takes.
+                ctx.tracker.add_total(md.len());
+                counted = true;
+            }
             let target = target_path(src, dst)?;
             copy_entry(&ctx, src, &md, &target, keep, true)
         });

@@ -53,6 +53,16 @@ impl Tracker {
         self.total.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back `n` bytes reported for a try that failed (a retry reports them again), so
+    /// `copied_bytes` ends at `total_bytes` however many tries a file took. Not reported.
+    pub(crate) fn retract(&self, n: u64) {
+        let _ = self
+            .done
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(n))
+            });
+    }
+
     /// Records `n` more bytes done on `path` and reports.
     pub(crate) fn advance(&self, n: u64, path: &Path) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;

@@ -54,17 +54,21 @@ pub fn copytree(
             ),
         });
     }
-    let listing = walk(src, config)?;
+    // An unreadable directory fails the walk; `Retry` walks again, `Ignore` goes on without it.
+    let listing = config.with_retry(|| {
+        let mut listing = walk(src, config)?;
+        if !listing.failures.is_empty() && config.error_strategy != ErrorStrategy::Ignore {
+            return Err(Error::Failed {
+                failures: std::mem::take(&mut listing.failures),
+            });
+        }
+        Ok(listing)
+    })?;
     let mut report = CopyReport {
         filtered: listing.filtered,
         failures: listing.failures,
         ..CopyReport::default()
     };
-    if !report.failures.is_empty() && config.error_strategy != ErrorStrategy::Ignore {
-        return Err(Error::Failed {
-            failures: report.failures,
-        });
-    }
     let keep = Keep {
         mode: true,
         times: config.preserve_metadata,
@@ -77,18 +81,15 @@ pub fn copytree(
     dirs.sort_by(|a, b| a.rel.cmp(&b.rel)); // parents before children
     for d in &dirs {
         let path = dst.join(&d.rel);
-        match fs::create_dir(&path) {
+        let made = config.with_retry(|| match fs::create_dir(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+            Err(e) => Err(Error::io(&path, e)),
+        });
+        match made {
             Ok(()) => report.dirs += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {
-                report.dirs += 1
-            }
-            Err(e) => {
-                let err = Error::io(&path, e);
-                if config.error_strategy != ErrorStrategy::Ignore {
-                    return Err(err);
-                }
-                report.failures.push((path, err));
-            }
+            Err(err) if config.error_strategy != ErrorStrategy::Ignore => return Err(err),
+            Err(err) => report.failures.push((path, err)),
         }
     }
 

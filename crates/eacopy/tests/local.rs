@@ -216,6 +216,82 @@ fn batch_copy_and_progress() {
 }
 
 #[test]
+fn progress_reaches_the_total_on_every_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src, 12, 3 << 20);
+    let tree_bytes: u64 = snapshot(&src).iter().map(|(_, b)| b.len() as u64).sum();
+    let big = src.join("big.bin");
+    let big_len = 3u64 << 20;
+    // (calls, last copied_bytes, last total_bytes); every call must have done <= total.
+    let seen = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64)));
+    let s = seen.clone();
+    let cfg = Config::new()
+        .thread_count(3)
+        .progress(move |done, total, _| {
+            assert!(done <= total, "{done} > {total}");
+            let mut g = s.lock().unwrap();
+            *g = (g.0 + 1, done.max(g.1), total);
+        });
+    let take =
+        |seen: &Arc<std::sync::Mutex<(u64, u64, u64)>>| std::mem::take(&mut *seen.lock().unwrap());
+
+    eacopy::copyfile(&big, dir.path().join("a"), &cfg).unwrap();
+    let (calls, done, total) = take(&seen);
+    assert!(calls >= 1);
+    assert_eq!((done, total), (big_len, big_len), "copyfile");
+    eacopy::copy(&big, dir.path().join("b"), &cfg).unwrap();
+    assert_eq!(take(&seen).1, big_len, "copy");
+    eacopy::copy2(&big, dir.path().join("c"), &cfg).unwrap();
+    assert_eq!(take(&seen).1, big_len, "copy2");
+    eacopy::copytree(&src, dir.path().join("t"), &cfg).unwrap();
+    let (calls, done, total) = take(&seen);
+    assert!(calls >= 13, "one call per file at least, got {calls}");
+    assert_eq!((done, total), (tree_bytes, tree_bytes), "copytree");
+    eacopy::delta_copy(&big, dir.path().join("d"), dir.path().join("a"), &cfg).unwrap();
+    assert_eq!(take(&seen).1, big_len, "delta_copy");
+    let pairs = vec![(src.clone(), dir.path().join("t2"))];
+    eacopy::batch_copytree(&pairs, &cfg).unwrap();
+    assert_eq!(take(&seen).1, tree_bytes, "batch_copytree");
+}
+
+#[test]
+fn retried_files_are_counted_once_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f");
+    fs::write(&src, noise(3, 200_000)).unwrap();
+    // The destination's directory appears after ~150 ms: the first tries fail.
+    let later = dir.path().join("later");
+    let l = later.clone();
+    let maker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        fs::create_dir(l).unwrap();
+    });
+    let last = Arc::new(std::sync::Mutex::new((0u64, 0u64)));
+    let l2 = last.clone();
+    let cfg = Config::new()
+        .error_strategy(ErrorStrategy::Retry)
+        .retry_count(10)
+        .retry_delay(Duration::from_millis(50))
+        .progress(move |done, total, _| *l2.lock().unwrap() = (done, total));
+    let r = eacopy::batch_copy(&[(src.clone(), later.join("f"))], &cfg).unwrap();
+    maker.join().unwrap();
+    assert_eq!((r.files, r.bytes), (1, 200_000));
+    assert_eq!(*last.lock().unwrap(), (200_000, 200_000));
+}
+
+#[test]
+fn a_full_disk_is_reported_as_disk_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f");
+    fs::write(&src, noise(4, 100_000)).unwrap();
+    // Every write to /dev/full fails with ENOSPC.
+    let err = eacopy::copyfile(&src, "/dev/full", &Config::new()).unwrap_err();
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"));
+}
+
+#[test]
 fn error_strategies_raise_ignore_retry() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
@@ -352,4 +428,25 @@ async fn async_forms_work() {
     .await
     .unwrap();
     assert_eq!(r.bytes_written, 0);
+    let p = eacopy::aio::copy(src.join("big.bin"), dir.path().join("w"), &cfg)
+        .await
+        .unwrap();
+    assert_eq!(fs::read(p).unwrap(), fs::read(src.join("big.bin")).unwrap());
+    let r = eacopy::aio::batch_copy(vec![(src.join("big.bin"), dir.path().join("v"))], &cfg)
+        .await
+        .unwrap();
+    assert_eq!((r.files, r.bytes), (1, 100_000));
+
+    // The server form, against a server on 127.0.0.1.
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let token = eacopy::Token::new(b"0123456789abcdef-async".to_vec()).unwrap();
+    let mut server = eacopy::Server::new(&root, token.clone()).bind("127.0.0.1:0".parse().unwrap());
+    let addr = server.start().unwrap();
+    let st = eacopy::aio::copy_with_server(src.clone(), &format!("{addr}/a"), &token, &cfg)
+        .await
+        .unwrap();
+    assert_eq!((st.files_copied, st.files_failed), (11, 0), "{st}");
+    assert_eq!(snapshot(&src), snapshot(&root.join("a")));
+    server.stop().unwrap();
 }

@@ -262,6 +262,9 @@ fn paths_escaping_the_root_are_refused() {
     fs::write(outside.join("victim"), b"precious").unwrap();
     std::os::unix::fs::symlink(&outside, root.join("linkdir")).unwrap();
     std::os::unix::fs::symlink(outside.join("victim"), root.join("linkfile")).unwrap();
+    // A relative link deeper down that climbs out of the root.
+    fs::create_dir(root.join("sub")).unwrap();
+    std::os::unix::fs::symlink("../../outside", root.join("sub/up")).unwrap();
     let file = dir.path().join("victim");
     fs::write(&file, b"overwritten!").unwrap();
     let tree = dir.path().join("tree");
@@ -276,6 +279,8 @@ fn paths_escaping_the_root_are_refused() {
         format!("{addr}/a/../../outside/victim"),
         format!("{addr}/linkdir/victim"),
         format!("{addr}/linkfile"),
+        format!("{addr}/sub/up/victim"),
+        format!("{addr}/sub/up/new/file"),
         format!("{addr}/.eacopy/index"),
     ] {
         let st = eacopy::copy_with_server(&file, &dest, &token(), &cfg).unwrap();
@@ -303,7 +308,35 @@ fn paths_escaping_the_root_are_refused() {
         fs::read_link(root.join("linkfile")).unwrap(),
         outside.join("victim")
     );
-    assert!(server.stats().files_failed >= 11);
+    assert!(!outside.join("new").exists());
+    assert!(server.stats().files_failed >= 15);
+}
+
+#[test]
+fn a_known_copy_behind_a_symlink_is_not_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+    fs::create_dir_all(&root).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, noise(11, 50_000)).unwrap();
+    let (_server, addr) = start(&root);
+    let st = eacopy::copy_with_server(&file, &format!("{addr}/a/f.bin"), &token(), &Config::new())
+        .unwrap();
+    assert_eq!(st.files_copied, 1);
+
+    // The server's known copy moves out of the root and a symlink takes its directory's place.
+    fs::rename(root.join("a"), outside.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.join("a"), root.join("a")).unwrap();
+    let st = eacopy::copy_with_server(&file, &format!("{addr}/b/f.bin"), &token(), &Config::new())
+        .unwrap();
+    assert_eq!((st.files_linked, st.files_copied), (0, 1), "{st}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(outside.join("a/f.bin")).unwrap().nlink(), 1);
+    assert_eq!(
+        fs::read(root.join("b/f.bin")).unwrap(),
+        fs::read(&file).unwrap()
+    );
 }
 
 #[test]

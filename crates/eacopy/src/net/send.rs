@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 
 use fast_rsync::Signature;
 
@@ -62,12 +63,12 @@ pub(super) fn run_batch(
                     reason,
                 }),
             ),
-            Status::Need | Status::NeedHasOld => match hash_file(&batch[i].local) {
+            Status::Need | Status::NeedHasOld => match read_local(sh, &batch[i].local, hash_file) {
                 Ok(hash) => {
                     conn.send(Kind::Offer, &msg::encode_offer(i as u32, e, &hash))?;
                     offers.push(i);
                 }
-                Err(err) => finish(sh, batch, done, i, Err(Error::io(&batch[i].local, err))),
+                Err(err) => finish(sh, batch, done, i, Err(err)),
             },
         }
     }
@@ -119,7 +120,7 @@ pub(super) fn run_batch(
     // Whole files back to back; the server answers each with `Done`, read afterwards.
     let mut sent = Vec::new();
     for &i in &whole {
-        match File::open(&batch[i].local) {
+        match read_local(sh, &batch[i].local, open) {
             Ok(mut f) => sent.push((
                 i,
                 send_whole(
@@ -130,7 +131,7 @@ pub(super) fn run_batch(
                     sh.config.compression_level,
                 )?,
             )),
-            Err(err) => finish(sh, batch, done, i, Err(Error::io(&batch[i].local, err))),
+            Err(err) => finish(sh, batch, done, i, Err(err)),
         }
     }
     for (i, bytes) in sent {
@@ -145,6 +146,17 @@ pub(super) fn run_batch(
         finish(sh, batch, done, i, outcome);
     }
     Ok(())
+}
+
+/// Reads (hashes or opens) a local file, tried again as the error strategy says: a file
+/// being rewritten by a build may be missing for a moment.
+fn read_local<T>(sh: &Shared<'_>, path: &Path, read: impl Fn(&Path) -> io::Result<T>) -> Result<T> {
+    sh.config
+        .with_retry(|| read(path).map_err(|err| Error::io(path, err)))
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    File::open(path)
 }
 
 /// Marks job `i` finished: progress, and the failure (which stops the others unless ignored).
@@ -202,11 +214,11 @@ fn send_delta(sh: &Shared<'_>, conn: &mut Conn, i: usize, job: &Job) -> Result<R
     let e = &job.entry;
     conn.send_now(Kind::SigRequest, &msg::encode_ticket(i as u32))?;
     let sig = conn.data_reader(MAX_SIGNATURE).into_vec()?;
-    let mut file = match File::open(&job.local) {
+    let mut file = match read_local(sh, &job.local, open) {
         Ok(f) => f,
         Err(err) => {
             // Nothing will be sent for this offer; the server forgets it at the next query.
-            return Ok(Err(Error::io(&job.local, err)));
+            return Ok(Err(err));
         }
     };
     let level = sh.config.compression_level;

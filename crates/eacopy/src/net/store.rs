@@ -183,9 +183,18 @@ impl Store {
         }
         let candidate = self.lock().get(hash).cloned();
         if let Some(k) = candidate.filter(|k| k.path != full && k.size == e.size) {
-            let still = fs::symlink_metadata(&k.path).is_ok_and(|m| {
-                m.is_file() && m.len() == k.size && crate::meta::mtime_ns(&m) == k.mtime_ns
-            });
+            // The known copy must still be reachable without a symlink (a directory on its
+            // way may have been replaced by a link out of the root since it was written).
+            let inside = k
+                .path
+                .strip_prefix(&self.root)
+                .ok()
+                .and_then(Path::to_str)
+                .is_some_and(|rel| paths::resolve(&self.root, rel, false, known).is_ok());
+            let still = inside
+                && fs::symlink_metadata(&k.path).is_ok_and(|m| {
+                    m.is_file() && m.len() == k.size && crate::meta::mtime_ns(&m) == k.mtime_ns
+                });
             if still {
                 let tmp = temp_path(&full);
                 if fs::hard_link(&k.path, &tmp).is_ok() {
