@@ -2,7 +2,7 @@
 //!
 //! | port | adapters |
 //! |---|---|
-//! | [`ObjectStorage`](dg_ports::ObjectStorage) | [`MemoryStorage`], [`LocalStorage`] (a directory, metadata in xattrs) |
+//! | [`ObjectStorage`](dg_ports::ObjectStorage) | [`MemoryStorage`], [`LocalStorage`] (a directory, metadata in xattrs), S3, and [`RetryingStorage`](storage::RetryingStorage) around any of them |
 //! | [`ReferenceCache`](dg_ports::ReferenceCache) | [`MemoryCache`], [`FsCache`], and [`EncryptedCache`] around either |
 //! | [`Staging`](dg_ports::Staging) | [`DirStaging`], [`MemoryStaging`], and [`DestinationFile`] for downloads |
 //! | [`DiffEngine`](dg_ports::DiffEngine) | [`engine::ZstdEngine`] |
@@ -36,13 +36,14 @@ pub mod cache;
 mod clock;
 pub mod conformance;
 pub mod engine;
+mod rng;
 #[cfg(feature = "seethrough")]
 pub mod seethrough;
 #[cfg(feature = "seethrough")]
 mod seethrough_expander;
 mod staging;
 pub mod storage;
-#[cfg(feature = "s3-test-server")]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use blob::{FileBlob, HandleBlob};

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 
 use crate::{BlobRef, Error, Result};
 
@@ -153,6 +154,27 @@ pub trait ObjectStorage: Send + Sync + Debug + 'static {
     /// The object's metadata and streamed body.
     async fn get(&self, location: &Location) -> Result<GetResult>;
 
+    /// The object's metadata and its body from byte `offset` on: `info` describes the whole
+    /// object (its full `size`), the body yields the `info.size - offset` bytes that follow.
+    /// Used to resume a body cut off mid-stream; callers check that `info.etag` is the one
+    /// they started with. An `offset` past the end is [`Error::InvalidInput`].
+    ///
+    /// The default reads the whole object and drops the first `offset` bytes; S3 asks for a
+    /// range instead.
+    async fn get_from(&self, location: &Location, offset: u64) -> Result<GetResult> {
+        let got = self.get(location).await?;
+        if offset > got.info.size {
+            return Err(Error::InvalidInput(format!(
+                "{location}: offset {offset} is past the end ({} bytes)",
+                got.info.size
+            )));
+        }
+        Ok(GetResult {
+            info: got.info,
+            body: skip_bytes(got.body, offset),
+        })
+    }
+
     /// Stores `body` with `options.metadata` at `location`.
     async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()>;
 
@@ -164,6 +186,30 @@ pub trait ObjectStorage: Send + Sync + Debug + 'static {
 
     /// Copies one object, body and metadata, within or across buckets of this storage.
     async fn copy(&self, from: &Location, to: &Location) -> Result<()>;
+}
+
+/// `body` without its first `skip` bytes.
+fn skip_bytes(body: ByteStream, skip: u64) -> ByteStream {
+    if skip == 0 {
+        return body;
+    }
+    body.scan(skip, |left, chunk| {
+        let out = match chunk {
+            Ok(bytes) if *left >= bytes.len() as u64 => {
+                *left -= bytes.len() as u64;
+                Ok(Bytes::new())
+            }
+            Ok(bytes) => {
+                let from = *left as usize;
+                *left = 0;
+                Ok(bytes.slice(from..))
+            }
+            Err(e) => Err(e),
+        };
+        futures::future::ready(Some(out))
+    })
+    .filter(|chunk| futures::future::ready(!matches!(chunk, Ok(b) if b.is_empty())))
+    .boxed()
 }
 
 /// Conveniences over [`ObjectStorage`], available on every implementation.
@@ -206,6 +252,9 @@ impl<T: ObjectStorage + ?Sized> ObjectStorage for std::sync::Arc<T> {
     }
     async fn get(&self, location: &Location) -> Result<GetResult> {
         (**self).get(location).await
+    }
+    async fn get_from(&self, location: &Location, offset: u64) -> Result<GetResult> {
+        (**self).get_from(location, offset).await
     }
     async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()> {
         (**self).put(location, body, options).await

@@ -80,6 +80,28 @@ async fn round_trip_with_metadata(store: &dyn ObjectStorage, bucket: &str) {
         "get returns the same metadata as head"
     );
     assert_eq!(body(store, &at).await, data, "body round-trips");
+    for offset in [1u64, 1_000_000, data.len() as u64 - 1, data.len() as u64] {
+        let got = store.get_from(&at, offset).await.unwrap();
+        assert_eq!(
+            got.info.size,
+            data.len() as u64,
+            "get_from reports the whole size"
+        );
+        assert_eq!(got.info.etag, info.etag, "get_from reports the same etag");
+        let chunks: Vec<Bytes> = got.body.try_collect().await.unwrap();
+        assert_eq!(
+            chunks.concat(),
+            data[offset as usize..],
+            "get_from({offset}) yields the rest of the body"
+        );
+    }
+    assert!(
+        matches!(
+            store.get_from(&at, data.len() as u64 + 1).await,
+            Err(Error::InvalidInput(_))
+        ),
+        "get_from past the end is InvalidInput"
+    );
 
     let empty = Location::new(bucket, "rt/empty");
     put(store, &empty, b"", Metadata::new(), PutMode::Overwrite)

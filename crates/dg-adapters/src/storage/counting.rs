@@ -69,6 +69,10 @@ impl ObjectStorage for CountingStorage {
         self.count("get", &location.key);
         self.inner.get(location).await
     }
+    async fn get_from(&self, location: &Location, offset: u64) -> Result<GetResult> {
+        self.count("get", &location.key);
+        self.inner.get_from(location, offset).await
+    }
     async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()> {
         self.count("put", &location.key);
         self.inner.put(location, body, options).await

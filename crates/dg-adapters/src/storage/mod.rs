@@ -4,6 +4,7 @@ mod counting;
 mod listing;
 mod local;
 mod memory;
+mod retry;
 #[cfg(feature = "s3")]
 pub mod s3;
 
@@ -11,6 +12,7 @@ pub use counting::CountingStorage;
 pub use listing::paginate;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+pub use retry::{Backoff, RetryCounter, RetryPolicy, RetryingStorage};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Storage};
 

@@ -44,7 +44,9 @@ pub struct S3Config {
     pub part_size: usize,
     /// Parts uploaded at once (each held in memory while in flight).
     pub upload_concurrency: usize,
-    /// Attempts per request (transient errors are retried with backoff).
+    /// Attempts per request. The adapter itself repeats only multipart parts (each part up to
+    /// this many times); whole calls are repeated by a
+    /// [`RetryingStorage`](crate::storage::RetryingStorage) around it, with the same policy.
     pub max_attempts: usize,
     /// Timeout of one request.
     pub timeout: Duration,
@@ -75,8 +77,10 @@ impl S3Config {
             .with_region(&self.region)
             .with_virtual_hosted_style_request(!self.path_style)
             .with_skip_signature(self.anonymous)
+            // No retries inside object_store: they would multiply with `RetryingStorage`'s and
+            // go uncounted. Parts of multipart uploads are retried through a policy instead.
             .with_retry(RetryConfig {
-                max_retries: self.max_attempts.saturating_sub(1),
+                max_retries: 0,
                 ..RetryConfig::default()
             })
             .with_client_options(ClientOptions::new().with_timeout(self.timeout));

@@ -1,6 +1,7 @@
 //! Mapping `object_store` errors into the port's error, with advice where users can act.
 
 use dg_ports::Error;
+use object_store::client::{HttpError, HttpErrorKind};
 
 /// What to do when no credentials were found anywhere.
 pub(super) const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
@@ -11,12 +12,12 @@ directory store, pass --endpoint-url file:///path)";
 const ACCESS_DENIED: &str = "access denied: the credentials were refused or lack permission for \
 this bucket or key (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, the bucket policy)";
 
-fn status_hint(text: &str) -> Option<&'static str> {
+fn status_hint(text: &str, status: Option<u16>) -> Option<&'static str> {
     if text.contains("NoSuchBucket") {
         Some("the bucket does not exist")
     } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
         Some("the credentials were refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile")
-    } else if text.contains("AccessDenied") || text.contains("403") {
+    } else if text.contains("AccessDenied") || status == Some(403) {
         // HEAD answers carry no error code: a bad key and a missing permission look alike
         Some(ACCESS_DENIED)
     } else if text.contains("connect")
@@ -29,9 +30,67 @@ fn status_hint(text: &str) -> Option<&'static str> {
     }
 }
 
+/// True for an HTTP status worth repeating the request for: 5xx but 501, 408, 429.
+pub(super) fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429) || ((500..600).contains(&status) && status != 501)
+}
+
+/// True for a transport failure worth repeating the request for: connecting, sending, a
+/// timeout, a connection dropped mid-answer (a body cut off included).
+pub(super) fn transient_transport(kind: HttpErrorKind) -> bool {
+    matches!(
+        kind,
+        HttpErrorKind::Connect
+            | HttpErrorKind::Request
+            | HttpErrorKind::Timeout
+            | HttpErrorKind::Interrupted
+    )
+}
+
+/// S3 error codes that mean "try again", wherever they appear (S3 may even send them in the
+/// body of a `200 OK` to a copy or a multipart completion).
+const TRANSIENT_CODES: [&str; 4] = [
+    "SlowDown",
+    "InternalError",
+    "RequestTimeout",
+    "ServiceUnavailable",
+];
+
+/// The status in `object_store`'s "status code: 503 Service Unavailable" text.
+fn status_in(text: &str) -> Option<u16> {
+    let (_, rest) = text.split_once("status code: ")?;
+    rest.get(..3)?.parse().ok()
+}
+
+/// What the chain of `e` says: the HTTP status of the answer, and whether repeating the
+/// request may succeed. `object_store` keeps a transport error as a typed [`HttpError`] in the
+/// chain; statuses and S3 error codes only show in its text.
+fn classify(e: &object_store::Error) -> (Option<u16>, bool) {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return (None, transient_transport(http.kind()));
+        }
+        let text = err.to_string();
+        let status = status_in(&text);
+        if TRANSIENT_CODES
+            .iter()
+            .any(|c| text.contains(&format!("<Code>{c}</Code>")))
+        {
+            return (status, true);
+        }
+        if let Some(status) = status {
+            return (Some(status), transient_status(status));
+        }
+        current = err.source();
+    }
+    (None, false)
+}
+
 /// Maps an `object_store` error about `what`.
 pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
     let text = format!("{e:?}");
+    let (status, retryable) = classify(&e);
     match e {
         object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => {
             let bucket = what
@@ -62,7 +121,7 @@ pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
             }
         }
         other => {
-            let hint = status_hint(&text);
+            let hint = status_hint(&text, status);
             if hint == Some(ACCESS_DENIED) || hint.is_some_and(|h| h.starts_with("the credentials"))
             {
                 return Error::PermissionDenied {
@@ -79,8 +138,8 @@ pub(super) fn map_error(e: object_store::Error, what: &str) -> Error {
                     Some(h) => format!("{what}: {h}"),
                     None => what.to_string(),
                 },
-                // object_store has already retried transient failures with backoff.
-                retryable: false,
+                // object_store does not retry (its retries are off): `RetryingStorage` does.
+                retryable,
                 source: Some(Box::new(other)),
             }
         }

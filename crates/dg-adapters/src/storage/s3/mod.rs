@@ -14,6 +14,11 @@
 //!   reject some of them).
 //! - Bucket administration (`ListBuckets`, `CreateBucket`, `DeleteBucket`) is signed with
 //!   `aws-sigv4` and sent with `reqwest`: see [`buckets`].
+//! - Retries: `object_store`'s own are off. Transient failures (5xx but 501, 408, 429,
+//!   `SlowDown`/`InternalError` codes, connection errors, timeouts, cut-off bodies) come out
+//!   as retryable errors for a [`RetryingStorage`](super::RetryingStorage) around this store
+//!   to repeat; only the parts of a multipart upload are repeated here, each on its own, on
+//!   the schedule of [`S3Storage::backoff`], so one failed part does not resend the others.
 
 mod buckets;
 mod config;
@@ -34,13 +39,16 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
+use object_store::retry::{RetryContext, RetryFailure};
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, ObjectStoreExt,
+    Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
     PutMultipartOptions, PutPayload,
 };
 
 pub use config::{S3Config, S3Credentials};
-use errors::map_error;
+use errors::{map_error, transient_status, transient_transport};
+
+use super::retry::{Backoff, RetryCounter, RetryPolicy};
 
 /// Buckets of an S3-compatible service.
 #[derive(Debug)]
@@ -48,6 +56,68 @@ pub struct S3Storage {
     config: S3Config,
     clients: Mutex<HashMap<String, Arc<AmazonS3>>>,
     http: reqwest::Client,
+    backoff: Backoff,
+}
+
+/// Repeats a failed part of one multipart upload on the store's schedule.
+#[derive(Debug)]
+struct PartRetries {
+    backoff: Backoff,
+    what: String,
+}
+
+#[async_trait]
+impl object_store::retry::RetryPolicy for PartRetries {
+    async fn retry(&self, context: RetryContext) -> bool {
+        let transient = match context.failure {
+            // a 200 here carries an error code in its body (S3 does that)
+            RetryFailure::Status(status) => {
+                status.is_success() || transient_status(status.as_u16())
+            }
+            RetryFailure::Transport(kind) => transient_transport(kind),
+            _ => false,
+        };
+        if !transient {
+            return false;
+        }
+        let failed = u32::try_from(context.attempt).unwrap_or(u32::MAX);
+        let Some(delay) = self.backoff.next_delay(failed, context.elapsed) else {
+            return false;
+        };
+        let why = format!("{:?}", context.failure);
+        self.backoff
+            .wait(delay, failed, "put (part)", &self.what, &why)
+            .await;
+        true
+    }
+}
+
+/// A part that failed after its own retries: repeating the whole upload would multiply them.
+fn settled(e: Error) -> Error {
+    match e {
+        Error::Backend {
+            backend,
+            context,
+            source,
+            ..
+        } => Error::Backend {
+            backend,
+            context: format!("{context} (a part of the multipart upload failed)"),
+            retryable: false,
+            source,
+        },
+        other => other,
+    }
+}
+
+fn get_result(location: &Location, got: object_store::GetResult) -> GetResult {
+    let info = info(location.clone(), &got.meta, metadata_of(&got.attributes));
+    let what = location.to_string();
+    let body = got
+        .into_stream()
+        .map_err(move |e| map_error(e, &what))
+        .boxed();
+    GetResult { info, body }
 }
 
 fn path(location: &Location) -> Result<Path> {
@@ -101,7 +171,9 @@ impl S3Storage {
                 retryable: false,
                 source: Some(Box::new(e)),
             })?;
+        let attempts = u32::try_from(config.max_attempts).unwrap_or(u32::MAX);
         Ok(S3Storage {
+            backoff: Backoff::new(RetryPolicy::attempts(attempts), RetryCounter::new()),
             config,
             clients: Mutex::new(HashMap::new()),
             http,
@@ -111,6 +183,13 @@ impl S3Storage {
     /// The configuration.
     pub fn config(&self) -> &S3Config {
         &self.config
+    }
+
+    /// The retry schedule of multipart parts: [`S3Config::max_attempts`] attempts. Give it to
+    /// the [`RetryingStorage`](super::RetryingStorage) around this store so that all retries
+    /// follow one policy and land in one counter.
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
     }
 
     fn client(&self, bucket: &str) -> Result<Arc<AmazonS3>> {
@@ -162,11 +241,15 @@ impl S3Storage {
         options: PutOptions,
     ) -> Result<()> {
         let client = self.client(&location.bucket)?;
+        let what = location.to_string();
         let opts = PutMultipartOptions {
             attributes: attributes_of(&options.metadata),
             ..Default::default()
-        };
-        let what = location.to_string();
+        }
+        .with_retry_policy(Arc::new(PartRetries {
+            backoff: self.backoff.clone(),
+            what: what.clone(),
+        }));
         let mut upload = client
             .put_multipart_opts(&path(location)?, opts)
             .await
@@ -188,12 +271,12 @@ impl S3Storage {
                 // At most `upload_concurrency` parts in memory and in flight.
                 while pending.len() >= self.config.upload_concurrency.max(1) {
                     if let Some(r) = pending.next().await {
-                        r.map_err(|e| map_error(e, &what))?;
+                        r.map_err(|e| settled(map_error(e, &what)))?;
                     }
                 }
             }
             while let Some(r) = pending.next().await {
-                r.map_err(|e| map_error(e, &what))?;
+                r.map_err(|e| settled(map_error(e, &what)))?;
             }
             Ok(())
         }
@@ -203,11 +286,14 @@ impl S3Storage {
             let _ = upload.abort().await;
             return Err(e);
         }
-        upload
-            .complete()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_error(e, &what))
+        match upload.complete().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Completed or not, no parts stay behind (abort after completion is a no-op).
+                let _ = upload.abort().await;
+                Err(map_error(e, &what))
+            }
+        }
     }
 }
 
@@ -236,13 +322,38 @@ impl ObjectStorage for S3Storage {
             .get_opts(&path(location)?, GetOptions::default())
             .await
             .map_err(|e| map_error(e, &location.to_string()))?;
-        let info = info(location.clone(), &got.meta, metadata_of(&got.attributes));
-        let what = location.to_string();
-        let body = got
-            .into_stream()
-            .map_err(move |e| map_error(e, &what))
-            .boxed();
-        Ok(GetResult { info, body })
+        Ok(get_result(location, got))
+    }
+
+    async fn get_from(&self, location: &Location, offset: u64) -> Result<GetResult> {
+        if offset == 0 {
+            return self.get(location).await;
+        }
+        let client = self.client(&location.bucket)?;
+        let opts = GetOptions {
+            range: Some(GetRange::Offset(offset)),
+            ..Default::default()
+        };
+        let error = match client.get_opts(&path(location)?, opts).await {
+            Ok(got) => return Ok(get_result(location, got)),
+            Err(e) => map_error(e, &location.to_string()),
+        };
+        if error.is_retryable() || error.is_not_found() {
+            return Err(error);
+        }
+        // A range starting at the end is refused (416): the end is answered from a head.
+        let info = self.head(location).await?;
+        match offset.cmp(&info.size) {
+            std::cmp::Ordering::Equal => Ok(GetResult {
+                info,
+                body: futures::stream::empty().boxed(),
+            }),
+            std::cmp::Ordering::Greater => Err(Error::InvalidInput(format!(
+                "{location}: offset {offset} is past the end ({} bytes)",
+                info.size
+            ))),
+            std::cmp::Ordering::Less => Err(error),
+        }
     }
 
     async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()> {
