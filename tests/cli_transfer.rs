@@ -610,7 +610,7 @@ fn ls_and_single_file_commands_speak_json() {
 }
 
 #[test]
-fn purge_deletes_only_expired_temporary_files() {
+fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
     use dg_adapters::LocalStorage;
     use dg_ports::{BytesBlob, Location, ObjectStorage, PutOptions};
 
@@ -646,7 +646,7 @@ fn purge_deletes_only_expired_temporary_files() {
         "a dry run deletes nothing"
     );
     let out = env.ok(&["purge", "releases"]);
-    assert!(out.contains("deleted 2 expired temporary files"), "{out}");
+    assert!(out.contains("deleted 2 leftovers"), "{out}");
     let mut left: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -656,6 +656,61 @@ fn purge_deletes_only_expired_temporary_files() {
     let again = env.json(&["purge", "s3://releases"]);
     assert_eq!(summary(&again)["deleted"], 0);
     assert_eq!(summary(&again)["kept"], 2);
+
+    // An orphan reference: its only delta removed behind dg's back (as an upload killed between
+    // the reference and its first delta leaves it). A second deltaspace stays in use.
+    let data = noise(5, 100_000);
+    write(&env.path("a/v1.bin"), &data);
+    write(&env.path("b/v1.bin"), &data);
+    write(&env.path("b/v2.bin"), &edit(&data, 3, 10));
+    env.ok(&["cp", "a/v1.bin", "s3://releases/a/"]);
+    env.ok(&["cp", "-r", "b", "s3://releases/b/"]);
+    std::fs::remove_file(root.join("releases/a/v1.bin.delta")).unwrap();
+    let verify = env.json(&["verify", "s3://releases/"]);
+    let s = summary(&verify);
+    assert_eq!(
+        (
+            s["failed"].as_u64(),
+            s["orphan_references"].as_u64(),
+            s["temp_files"].as_u64()
+        ),
+        (Some(0), Some(1), Some(2)),
+        "{verify:?}"
+    );
+    assert_eq!(
+        of(&verify, "orphan")[0]["object"],
+        "s3://releases/a/reference.bin"
+    );
+    let text = env.ok(&["verify", "s3://releases/"]);
+    assert!(
+        text.contains("`dg purge s3://releases` deletes them"),
+        "{text}"
+    );
+
+    // Within the grace period nothing goes; with none, the orphan and the unmarked file go.
+    assert_eq!(summary(&env.json(&["purge", "releases"]))["deleted"], 0);
+    let purged = env.json(&["purge", "releases", "--older-than", "0"]);
+    let mut gone: Vec<&str> = of(&purged, "delete")
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            "s3://releases/.deltaglider/tmp/unmarked.zip",
+            "s3://releases/a/reference.bin"
+        ]
+    );
+    assert!(!root.join("releases/a/reference.bin").exists());
+    let clean = summary(&env.json(&["verify", "s3://releases/"])).clone();
+    assert_eq!(clean["orphan_references"], 0, "{clean}");
+    assert_eq!(clean["ok"], 3, "{clean}");
+    env.ok(&["cp", "s3://releases/b/v2.bin", "out.bin"]);
+    assert_eq!(
+        std::fs::read(env.path("out.bin")).unwrap(),
+        edit(&data, 3, 10)
+    );
 }
 
 #[test]

@@ -297,15 +297,22 @@ and reused while the listing (object count, stored bytes, newest time) is unchan
 --refresh recomputes, --no-cache neither reads nor writes the cache.")]
     Stats(StatsArgs),
 
-    /// Delete expired temporary files under `.deltaglider/tmp/` (left by Python deltaglider's
-    /// rehydration for presigned URLs).
+    /// Delete what no file needs: expired temporary files under `.deltaglider/tmp/` and
+    /// references no delta uses any more (both reported by `dg verify`).
     #[command(after_help = "Examples:
-  dg purge s3://releases            # delete the expired ones
-  dg purge s3://releases --dryrun   # list what would be deleted
-  dg purge s3://releases --json     # one object per file, then a summary
+  dg purge s3://releases                 # delete leftovers older than an hour
+  dg purge s3://releases --dryrun        # list what would be deleted
+  dg purge s3://releases --older-than 0  # no grace period (no upload may be running)
+  dg purge s3://releases --json          # one object per file, then a summary
 
-A file is deleted when its `dg-expires-at` time has passed; files without one are kept, as
-Python deltaglider does. Exit status 1 when any file could not be checked or deleted.")]
+Temporary files (Python deltaglider's rehydration for presigned URLs writes them) are deleted
+when their `dg-expires-at` time has passed; those without one once older than --older-than.
+A reference.bin is an orphan when its deltaspace holds no delta: an upload was interrupted
+between writing the reference and its first delta, or every file of it was deleted another
+way. Orphans are deleted once older than --older-than (default 1h), so that an upload writing
+its first delta meanwhile keeps its reference. Do not purge a prefix that uploads may be
+using with a reference older than that (as with `rm`, nothing locks a deltaspace).
+Exit status 1 when any object could not be checked or deleted.")]
     Purge(PurgeArgs),
 
     /// Make a bucket.
@@ -544,6 +551,30 @@ pub struct PurgeArgs {
     /// Show what would be deleted, delete nothing.
     #[arg(long = "dryrun", visible_alias = "dry-run")]
     pub dryrun: bool,
+    /// Grace period for orphan references and temp files without an expiry time: a number
+    /// with s, m, h or d (`90s`, `30m`, `1h`, `2d`); `0` for none.
+    #[arg(long, value_name = "AGE", default_value = "1h", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+}
+
+/// `90s`, `30m`, `1h`, `2d`, or a bare number of seconds.
+fn parse_age(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age such as 90s, 30m, 1h or 2d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
 }
 
 #[derive(Debug, Args)]
@@ -604,4 +635,22 @@ pub enum RsyncCommand {
         delta: std::path::PathBuf,
         out: std::path::PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+    use std::time::Duration;
+
+    #[test]
+    fn ages_take_a_unit_or_mean_seconds() {
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_age("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_age("1w").is_err());
+        assert!(parse_age("h").is_err());
+        assert!(parse_age("-1h").is_err());
+    }
 }

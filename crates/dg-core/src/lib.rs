@@ -79,4 +79,4 @@ pub use get::{GetOutcome, Served};
 pub use list::{entry_location, Entry, ListQuery, Listing};
 pub use put::{PutOutcome, PutRequest, Stored};
 pub use service::{Config, DeltaGlider, Format, Ports};
-pub use verify::{Checked, Discard, VerifyReport};
+pub use verify::{Checked, Discard, Leftovers, VerifyReport, TMP_PREFIX};

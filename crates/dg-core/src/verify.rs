@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::io;
 
-use dg_ports::{BlobRef, BytesBlob, Error, Location, ObjectStorageExt, Result, StagedBlob};
+use dg_ports::{
+    BlobRef, BytesBlob, Error, Location, ObjectInfo, ObjectStorageExt, Result, StagedBlob,
+};
 use futures::StreamExt;
 
 use crate::get::Served;
@@ -26,8 +28,41 @@ pub struct VerifyReport {
     pub passed: usize,
     /// Objects that failed, with the reason.
     pub failed: Vec<(Location, Error)>,
-    /// References that no delta uses any more (safe to delete).
+    /// References that no delta uses any more (`dg purge` deletes them after a grace period).
     pub orphan_references: Vec<Location>,
+    /// Temporary objects under the bucket's `.deltaglider/tmp/` (left by interrupted or
+    /// rehydrating uploads; `dg purge` deletes them once expired).
+    pub temp_files: Vec<Location>,
+}
+
+/// Housekeeping leftovers in a bucket: objects no file needs.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// References under the prefix whose deltaspace holds no delta.
+    pub orphan_references: Vec<ObjectInfo>,
+    /// Objects under the bucket's `.deltaglider/tmp/`.
+    pub temp_files: Vec<ObjectInfo>,
+}
+
+/// Where temporary objects live in a bucket (Python deltaglider's rehydration writes them).
+pub const TMP_PREFIX: &str = ".deltaglider/tmp/";
+
+/// References among `objects` whose deltaspace holds no delta.
+fn orphans(objects: &[ObjectInfo]) -> Vec<ObjectInfo> {
+    let spaces_with_deltas: BTreeSet<DeltaSpace> = objects
+        .iter()
+        .filter(|o| !is_internal_key(&o.location.key) && o.location.key.ends_with(DELTA_SUFFIX))
+        .map(|o| DeltaSpace::of(&o.location))
+        .collect();
+    objects
+        .iter()
+        .filter(|o| {
+            !is_internal_key(&o.location.key)
+                && is_reference_key(&o.location.key)
+                && !spaces_with_deltas.contains(&DeltaSpace::of(&o.location))
+        })
+        .cloned()
+        .collect()
 }
 
 impl VerifyReport {
@@ -38,6 +73,16 @@ impl VerifyReport {
 }
 
 impl DeltaGlider {
+    /// Objects under `prefix` no file needs: references without deltas, and the bucket's
+    /// temporary objects. Lists only; deletes nothing.
+    pub async fn leftovers(&self, bucket: &str, prefix: &str) -> Result<Leftovers> {
+        let objects = self.storage().list_all(bucket, prefix).await?;
+        Ok(Leftovers {
+            orphan_references: orphans(&objects),
+            temp_files: self.storage().list_all(bucket, TMP_PREFIX).await?,
+        })
+    }
+
     /// Rebuilds every object under `prefix` and checks it: deltas against their reference,
     /// whole objects and references against their recorded SHA-256. `on_checked` sees each
     /// result as it comes; `jobs` objects are checked at once.
@@ -49,22 +94,12 @@ impl DeltaGlider {
         on_checked: &(dyn Fn(&Checked) + Send + Sync),
     ) -> Result<VerifyReport> {
         let objects = self.storage().list_all(bucket, prefix).await?;
-        let mut spaces_with_deltas = BTreeSet::new();
-        let mut references = Vec::new();
-        let mut targets = Vec::new();
-        for o in objects {
-            let key = &o.location.key;
-            if is_internal_key(key) {
-                continue;
-            }
-            if key.ends_with(DELTA_SUFFIX) {
-                spaces_with_deltas.insert(DeltaSpace::of(&o.location));
-            }
-            if is_reference_key(key) {
-                references.push(o.location.clone());
-            }
-            targets.push(o.location);
-        }
+        let references = orphans(&objects);
+        let targets: Vec<Location> = objects
+            .into_iter()
+            .filter(|o| !is_internal_key(&o.location.key))
+            .map(|o| o.location)
+            .collect();
         let mut report = VerifyReport::default();
         let mut results = futures::stream::iter(targets)
             .map(|location| async move {
@@ -82,13 +117,24 @@ impl DeltaGlider {
                 Err(e) => report.failed.push((checked.location, e)),
             }
         }
+        // A reference may go with its last delta while we check: report what is still there.
         for reference in references {
-            if !spaces_with_deltas.contains(&DeltaSpace::of(&reference))
-                && self.storage().head_opt(&reference).await?.is_some()
+            if self
+                .storage()
+                .head_opt(&reference.location)
+                .await?
+                .is_some()
             {
-                report.orphan_references.push(reference);
+                report.orphan_references.push(reference.location);
             }
         }
+        report.temp_files = self
+            .storage()
+            .list_all(bucket, TMP_PREFIX)
+            .await?
+            .into_iter()
+            .map(|o| o.location)
+            .collect();
         report.failed.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(report)
     }

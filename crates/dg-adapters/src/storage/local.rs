@@ -20,7 +20,8 @@
 //! attribute on it, then moves it into place in one step: `rename(2)` to overwrite, `link(2)`
 //! for create-only puts (it fails when the key exists, so of two racing creators exactly one
 //! wins). Body and metadata belong to one inode, so a reader that opened the file sees one
-//! version of both. A crash leaves at most a temp file in `.dg-tmp/`, never a partial object.
+//! version of both. A crash leaves at most a temp file in `.dg-tmp/`, never a partial object;
+//! opening the store deletes temp files nobody has written to for [`STALE_TEMP_AGE`].
 //!
 //! # Limits
 //!
@@ -49,6 +50,30 @@ const META_ATTR: &str = "user.dg.meta";
 const MAX_METADATA: usize = 2048;
 const CHUNK: usize = 256 * 1024;
 
+/// Temp files untouched this long belong to a writer that died (a live put writes to its temp
+/// file continuously until it renames it).
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes temp files in `tmp` last modified more than `age` ago. Best effort: a file that
+/// cannot be read or deleted stays for the next sweep.
+fn sweep_stale_temps(tmp: &Path, age: std::time::Duration) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            tracing::debug!(file = %entry.path().display(), "deleted a stale upload temp file");
+        }
+    }
+}
+
 /// Buckets as directories under a root directory.
 #[derive(Clone, Debug)]
 pub struct LocalStorage {
@@ -73,6 +98,7 @@ impl LocalStorage {
                 ),
             });
         }
+        sweep_stale_temps(&tmp, STALE_TEMP_AGE);
         Ok(LocalStorage { root })
     }
 
@@ -574,5 +600,32 @@ impl Buckets for LocalStorage {
             fs::remove_dir(&dir).map_err(|e| Error::from_io(dir.display(), "removing", e))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn opening_the_store_deletes_only_stale_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(TMP_DIR);
+        fs::create_dir_all(&tmp).unwrap();
+        let (stale, live) = (tmp.join("stale"), tmp.join("live"));
+        fs::write(&stale, b"half an upload").unwrap();
+        fs::write(&live, b"an upload going on").unwrap();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        LocalStorage::new(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
     }
 }

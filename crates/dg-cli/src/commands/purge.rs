@@ -1,7 +1,8 @@
-//! `dg purge`: delete expired temporary files under `.deltaglider/tmp/`, as Python
-//! deltaglider's `purge` does (its rehydration writes them with a `dg-expires-at` time).
+//! `dg purge`: delete what no file needs: expired temporary files under `.deltaglider/tmp/`
+//! (Python deltaglider's rehydration writes them with a `dg-expires-at` time) and references
+//! whose deltaspace holds no delta, each after a grace period.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -15,14 +16,53 @@ use crate::exit::{usage, SomeFailed};
 use crate::format::human_size;
 use crate::url::Target;
 
-/// Where temporary files live.
-const TMP_PREFIX: &str = ".deltaglider/tmp/";
+/// What an object is to purge.
+#[derive(Clone, Copy)]
+enum Kind {
+    Temp,
+    Orphan,
+}
 
-/// What became of one temporary file.
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Temp => "temporary file",
+            Kind::Orphan => "orphan reference",
+        }
+    }
+}
+
+/// What became of one object.
 enum Fate {
-    Deleted { expires: String },
+    Deleted { why: String },
     Kept,
     Failed(String),
+}
+
+/// True when `info` was last written more than `grace` before `now` (unknown times are old).
+fn older_than(info: &ObjectInfo, grace: Duration, now: SystemTime) -> bool {
+    match info.last_modified {
+        Some(t) => now
+            .duration_since(t)
+            .map(|age| age >= grace)
+            .unwrap_or(false),
+        None => true,
+    }
+}
+
+/// Why a temporary file may go, or `None` to keep it.
+fn temp_verdict(info: &ObjectInfo, grace: Duration, now: SystemTime) -> Option<String> {
+    match info.metadata.get("dg-expires-at") {
+        Some(text) => match parse_expiry(text) {
+            Some(at) if at <= now => Some(format!("expired {text}")),
+            Some(_) => None,
+            None => {
+                tracing::warn!(object = %info.location, "unreadable dg-expires-at {text:?}");
+                older_than(info, grace, now).then(|| "no readable expiry, old".to_string())
+            }
+        },
+        None => older_than(info, grace, now).then(|| "no expiry, old".to_string()),
+    }
 }
 
 /// Parses Python's `datetime.isoformat()` output (with or without an offset; naive is UTC).
@@ -49,36 +89,44 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         },
     };
     let storage = ctx.dg.storage().clone();
-    let objects = storage.list_all(&bucket, TMP_PREFIX).await?;
+    let leftovers = ctx.dg.leftovers(&bucket, "").await?;
     let now = SystemTime::now();
-    let dryrun = args.dryrun;
-    let fates: Vec<(ObjectInfo, Fate)> = futures::stream::iter(objects)
-        .map(|object| {
+    let (dryrun, grace) = (args.dryrun, args.older_than);
+    let candidates = leftovers
+        .temp_files
+        .into_iter()
+        .map(|o| (o, Kind::Temp))
+        .chain(
+            leftovers
+                .orphan_references
+                .into_iter()
+                .map(|o| (o, Kind::Orphan)),
+        );
+    let fates: Vec<(ObjectInfo, Kind, Fate)> = futures::stream::iter(candidates)
+        .map(|(object, kind)| {
             let storage = storage.clone();
             async move {
+                // Listings carry no metadata (and the object may have changed): look again.
                 let info = match storage.head_opt(&object.location).await {
                     Ok(Some(info)) => info,
-                    Ok(None) => return (object, Fate::Kept),
-                    Err(e) => return (object, Fate::Failed(e.to_string())),
+                    Ok(None) => return (object, kind, Fate::Kept),
+                    Err(e) => return (object, kind, Fate::Failed(e.to_string())),
                 };
-                let Some(text) = info.metadata.get("dg-expires-at").cloned() else {
-                    return (object, Fate::Kept);
-                };
-                match parse_expiry(&text) {
-                    Some(at) if at <= now => {
-                        if !dryrun {
-                            if let Err(e) = storage.delete(&object.location).await {
-                                return (object, Fate::Failed(e.to_string()));
-                            }
-                        }
-                        (object, Fate::Deleted { expires: text })
+                let why = match kind {
+                    Kind::Temp => temp_verdict(&info, grace, now),
+                    Kind::Orphan => {
+                        older_than(&info, grace, now).then(|| "no delta uses it".to_string())
                     }
-                    Some(_) => (object, Fate::Kept),
-                    None => {
-                        tracing::warn!(object = %object.location, "unreadable dg-expires-at {text:?}; kept");
-                        (object, Fate::Kept)
+                };
+                let Some(why) = why else {
+                    return (object, kind, Fate::Kept);
+                };
+                if !dryrun {
+                    if let Err(e) = storage.delete(&object.location).await {
+                        return (object, kind, Fate::Failed(e.to_string()));
                     }
                 }
+                (object, kind, Fate::Deleted { why })
             }
         })
         .buffered(ctx.jobs.max(1))
@@ -86,19 +134,19 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         .await;
 
     let (mut deleted, mut kept, mut failed, mut freed) = (0u64, 0u64, 0u64, 0u64);
-    for (object, fate) in &fates {
+    for (object, kind, fate) in &fates {
         let target = object.location.to_string();
         match fate {
-            Fate::Deleted { expires } => {
+            Fate::Deleted { why } => {
                 deleted += 1;
                 freed += object.size;
                 if ctx.json {
-                    let record = json!({"action": "delete", "target": target, "expired": expires,
-                                        "size": object.size, "dryrun": dryrun, "ok": true});
+                    let record = json!({"action": "delete", "target": target, "kind": kind.name(),
+                                        "why": why, "size": object.size, "dryrun": dryrun, "ok": true});
                     println!("{record}");
                 } else if !ctx.quiet {
                     let dry = if dryrun { "(dryrun) " } else { "" };
-                    println!("{dry}delete: {target}  (expired {expires})");
+                    println!("{dry}delete: {target}  ({}: {why})", kind.name());
                 }
             }
             Fate::Kept => kept += 1,
@@ -115,14 +163,15 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
     }
     if ctx.json {
         let summary = json!({"action": "summary", "command": "purge", "bucket": bucket,
-                             "dryrun": dryrun, "deleted": deleted, "kept": kept,
+                             "dryrun": dryrun, "older_than_secs": grace.as_secs(), "deleted": deleted, "kept": kept,
                              "failed": failed, "bytes_freed": freed});
         println!("{summary}");
     } else if !ctx.quiet {
         let verb = if dryrun { "would delete" } else { "deleted" };
         println!(
-            "purge: {verb} {deleted} expired temporary files ({}), {kept} kept, {failed} failed",
-            human_size(freed)
+            "purge: {verb} {deleted} leftovers ({}), {kept} kept (grace period {}), {failed} failed",
+            human_size(freed),
+            humanise(grace)
         );
     }
     if failed > 0 {
@@ -133,6 +182,18 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `3600s` as `1h`, for messages.
+fn humanise(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".to_string(),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }
 
 #[cfg(test)]

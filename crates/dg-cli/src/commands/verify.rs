@@ -37,19 +37,33 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
         })
         .await?;
     let failed = report.failed.len();
+    let (orphans, temps) = (&report.orphan_references, &report.temp_files);
     if json {
-        for orphan in &report.orphan_references {
+        for orphan in orphans {
             println!(
                 "{}",
                 json!({"action": "orphan", "object": orphan.to_string()})
             );
         }
+        for temp in temps {
+            println!("{}", json!({"action": "temp", "object": temp.to_string()}));
+        }
         let summary = json!({"action": "summary", "command": "verify",
-                             "checked": report.passed + failed, "ok": report.passed, "failed": failed});
+                             "checked": report.passed + failed, "ok": report.passed, "failed": failed,
+                             "orphan_references": orphans.len(), "temp_files": temps.len()});
         println!("{summary}");
-    } else {
-        for orphan in &report.orphan_references {
-            println!("orphan  {orphan} (no delta uses this reference; `dg rm --force` removes it)");
+    } else if !quiet {
+        for orphan in orphans {
+            println!("orphan  {orphan} (no delta uses this reference)");
+        }
+        for temp in temps {
+            println!("temp    {temp} (temporary file)");
+        }
+        if !orphans.is_empty() || !temps.is_empty() {
+            println!(
+                "{} leftover(s) no file needs: `dg purge s3://{bucket}` deletes them",
+                orphans.len() + temps.len()
+            );
         }
     }
     if !quiet && !json {
