@@ -48,6 +48,29 @@ impl Env {
         env
     }
 
+    /// Every object key in the bucket `releases`, as the store holds them (references too).
+    fn raw_keys(&self) -> Vec<String> {
+        use dg_ports::ObjectStorageExt;
+        let listing = match (&self.server, &self._runtime) {
+            (Some(server), Some(runtime)) => {
+                let s3 = dg_adapters::storage::S3Storage::new(server.config()).unwrap();
+                runtime.block_on(s3.list_all("releases", ""))
+            }
+            _ => {
+                let root = self.endpoint.trim_start_matches("file://");
+                let local = dg_adapters::LocalStorage::new(root).unwrap();
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(local.list_all("releases", ""))
+            }
+        };
+        listing
+            .unwrap()
+            .into_iter()
+            .map(|o| o.location.key)
+            .collect()
+    }
+
     fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
@@ -251,8 +274,16 @@ fn cp_recursive_round_trip_over_s3() {
 }
 
 #[test]
-fn exclude_and_include_apply_in_order_and_the_last_match_wins() {
-    let env = Env::local();
+fn exclude_and_include_apply_in_order_and_the_last_match_wins_on_a_local_store() {
+    filters(&Env::local());
+}
+
+#[test]
+fn exclude_and_include_apply_in_order_and_the_last_match_wins_over_s3() {
+    filters(&Env::s3());
+}
+
+fn filters(env: &Env) {
     sample_tree(&env.path("src"));
     let keys = |prefix: &str| -> Vec<String> {
         env.json(&["ls", "-r", &format!("s3://releases/{prefix}/")])
@@ -333,12 +364,19 @@ fn exclude_and_include_apply_in_order_and_the_last_match_wins() {
 }
 
 #[test]
-fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too() {
-    let env = Env::local();
+fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too_on_a_local_store() {
+    rm_recursive(&Env::local());
+}
+
+#[test]
+fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too_over_s3() {
+    rm_recursive(&Env::s3());
+}
+
+fn rm_recursive(env: &Env) {
     sample_tree(&env.path("src"));
     env.ok(&["cp", "-r", "src", "s3://releases/t/"]);
-    let store = PathBuf::from(env.endpoint.trim_start_matches("file://")).join("releases");
-    let before = tree(&store);
+    let before = env.raw_keys();
     for flag in ["--dryrun", "--dry-run"] {
         let out = env.ok(&["rm", "-r", "s3://releases/t/", flag]);
         assert_eq!(
@@ -348,7 +386,7 @@ fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too() {
             14,
             "{out}"
         );
-        assert_eq!(tree(&store), before, "a dry run changes nothing");
+        assert_eq!(env.raw_keys(), before, "a dry run changes nothing");
     }
     let planned = env.json(&["rm", "-r", "s3://releases/t/", "--dryrun"]);
     assert_eq!(summary(&planned)["deleted"], 14);
@@ -365,16 +403,18 @@ fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too() {
         "docs/*",
     ]);
     assert_eq!(summary(&records)["deleted"], 5);
-    assert!(!store.join("t/docs").exists());
-    assert!(store.join("t/app/reference.bin").exists());
+    let keys = env.raw_keys();
+    assert!(!keys.iter().any(|k| k.starts_with("t/docs/")), "{keys:?}");
+    assert!(keys.iter().any(|k| k == "t/app/reference.bin"), "{keys:?}");
 
     let out = env.ok(&["rm", "-r", "s3://releases/t"]);
     assert!(
         out.contains("reference.bin"),
         "the last delta takes its reference: {out}"
     );
-    let left: Vec<_> = tree(&store)
-        .into_keys()
+    let left: Vec<_> = env
+        .raw_keys()
+        .into_iter()
         .filter(|k| k.starts_with("t/"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
@@ -583,8 +623,16 @@ fn failed_files_are_named_the_rest_goes_on_and_usage_errors_exit_2() {
 }
 
 #[test]
-fn ls_and_single_file_commands_speak_json() {
-    let env = Env::local();
+fn ls_and_single_file_commands_speak_json_on_a_local_store() {
+    single_file_commands_speak_json(&Env::local());
+}
+
+#[test]
+fn ls_and_single_file_commands_speak_json_over_s3() {
+    single_file_commands_speak_json(&Env::s3());
+}
+
+fn single_file_commands_speak_json(env: &Env) {
     write(&env.path("a.zip"), &noise(4, 50_000));
     let up = env.json(&["cp", "a.zip", "s3://releases/j/"]);
     assert_eq!(up.len(), 1);
@@ -714,8 +762,16 @@ fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
 }
 
 #[test]
-fn stats_modes_and_the_cache() {
-    let env = Env::local();
+fn stats_modes_and_the_cache_on_a_local_store() {
+    stats_modes_and_the_cache(&Env::local());
+}
+
+#[test]
+fn stats_modes_and_the_cache_over_s3() {
+    stats_modes_and_the_cache(&Env::s3());
+}
+
+fn stats_modes_and_the_cache(env: &Env) {
     sample_tree(&env.path("src"));
     env.ok(&["cp", "-r", "src", "s3://releases/st/"]);
     let quick = &env.json(&["stats", "s3://releases/st/"])[0];
@@ -759,4 +815,53 @@ fn stats_modes_and_the_cache() {
     assert!(listed
         .iter()
         .all(|r| !r["key"].as_str().unwrap_or("").contains(".deltaglider")));
+}
+
+/// The commands the tests above do not drive, on one store: bucket settings, verify, purge,
+/// analyze, and making and removing a bucket.
+fn bucket_and_housekeeping_commands(env: &Env) {
+    env.ok(&["mb", "s3://scratch-bucket"]);
+    let buckets: Vec<Value> = env.json(&["ls"]);
+    let names: Vec<&str> = buckets.iter().filter_map(|b| b["name"].as_str()).collect();
+    assert_eq!(names, ["releases", "scratch-bucket"]);
+    env.ok(&["settings", "s3://scratch-bucket", "--format", "compat"]);
+    let shown = env.ok(&["settings", "s3://scratch-bucket"]);
+    assert!(shown.contains("compat"), "{shown}");
+
+    sample_tree(&env.path("src"));
+    env.ok(&["cp", "-r", "src", "s3://releases/hk/"]);
+    let verified = env.json(&["verify", "s3://releases/hk/"]);
+    let s = summary(&verified);
+    assert_eq!(
+        (s["failed"].as_u64(), s["orphan_references"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
+    assert!(s["ok"].as_u64().unwrap() >= 14, "{s}");
+    let purge = env.json(&["purge", "s3://releases", "--dryrun"]);
+    assert_eq!(summary(&purge)["deleted"], 0);
+
+    let analysed = env.json(&["analyze", "s3://releases/hk/"]);
+    let total = analysed.last().unwrap();
+    assert!(total["files"].as_u64().unwrap() >= 14, "{total}");
+
+    let refused = env.dg(&["rb", "s3://releases"]);
+    assert_eq!(refused.status.code(), Some(1));
+    env.ok(&["rb", "s3://scratch-bucket"]);
+    let names: Vec<String> = env
+        .json(&["ls"])
+        .iter()
+        .filter_map(|b| b["name"].as_str().map(String::from))
+        .collect();
+    assert_eq!(names, ["releases"]);
+}
+
+#[test]
+fn bucket_and_housekeeping_commands_on_a_local_store() {
+    bucket_and_housekeeping_commands(&Env::local());
+}
+
+#[test]
+fn bucket_and_housekeeping_commands_over_s3() {
+    bucket_and_housekeeping_commands(&Env::s3());
 }
