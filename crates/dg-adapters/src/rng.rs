@@ -6,6 +6,7 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     /// A generator whose outputs depend only on `seed` (tests that must repeat).
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn seeded(seed: u64) -> Self {
         Rng(seed)
     }

@@ -131,6 +131,18 @@ pub struct Global {
         value_name = "N"
     )]
     pub jobs: Option<usize>,
+
+    /// Attempts per storage request, the first included (else AWS_MAX_ATTEMPTS; default 5 for
+    /// S3, 3 for a local directory). Throttling, 5xx errors, timeouts and dropped connections
+    /// are retried with jittered exponential backoff; 1 turns retries off.
+    #[arg(
+        long,
+        global = true,
+        display_order = 100,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -153,14 +153,8 @@ pub fn s3_config(flags: &S3Flags<'_>, settings: Settings) -> Result<S3Config> {
         }
         None => endpoint.is_some(),
     };
-    let max_attempts = match (flags.max_attempts, env("AWS_MAX_ATTEMPTS")) {
-        (Some(n), _) => n.max(1),
-        (None, Some(v)) => v
-            .parse::<usize>()
-            .map_err(|_| Error::InvalidInput(format!("AWS_MAX_ATTEMPTS={v:?} is not a number")))?
-            .max(1),
-        (None, None) => 5,
-    };
+    // The client resolves `--max-attempts` / `AWS_MAX_ATTEMPTS` for every store alike.
+    let max_attempts = flags.max_attempts.unwrap_or(5).max(1);
     Ok(S3Config {
         endpoint,
         region,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use dg_adapters::storage::RetryCounter;
 use dg_adapters::{DestinationFile, FileBlob};
 use dg_core::keys::{file_name, DELTA_SUFFIX};
 use dg_core::meta::{self, field};
@@ -38,6 +39,8 @@ struct Inner {
     put: PutRequest,
     /// Keeps a private cache directory until the last clone is dropped.
     cache: CacheSetup,
+    /// Retries of storage calls so far.
+    retries: RetryCounter,
 }
 
 impl Client {
@@ -47,6 +50,7 @@ impl Client {
         staging: Arc<dyn Staging>,
         put: PutRequest,
         cache: CacheSetup,
+        retries: RetryCounter,
     ) -> Self {
         Client {
             inner: Arc::new(Inner {
@@ -55,6 +59,7 @@ impl Client {
                 staging,
                 put,
                 cache,
+                retries,
             }),
         }
     }
@@ -88,6 +93,17 @@ impl Client {
     /// The upload options every upload starts from.
     pub fn put_defaults(&self) -> &PutRequest {
         &self.inner.put
+    }
+
+    /// Storage calls repeated after a transient error (throttling, 5xx, a dropped connection)
+    /// since the client was built, by it and its clones.
+    pub fn retries(&self) -> u64 {
+        self.inner.retries.get()
+    }
+
+    /// The live counter behind [`Client::retries`].
+    pub fn retry_counter(&self) -> RetryCounter {
+        self.inner.retries.clone()
     }
 
     /// The reference cache, in words.

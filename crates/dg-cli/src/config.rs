@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dg_adapters::storage::{S3Credentials, S3Storage};
+use dg_adapters::storage::{RetryCounter, RetryPolicy, RetryingStorage, S3Credentials, S3Storage};
 use dg_adapters::{
     engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
     DirStaging, LocalStorage, SeeThrough, SystemClock,
@@ -38,6 +38,9 @@ impl Settings {
 pub(crate) fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
+
+/// The storage (its calls retried), its bucket administration, and the retry counter.
+type Opened = (Arc<dyn ObjectStorage>, Arc<dyn Buckets>, RetryCounter);
 
 /// Options of a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
 #[derive(Debug)]
@@ -140,7 +143,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Attempts per S3 request (transient errors are retried).
+    /// Attempts per storage call, the first included (default 5 for S3, as the AWS CLI, and 3
+    /// for a local directory; else `AWS_MAX_ATTEMPTS` from the environment). Transient errors
+    /// (5xx, SlowDown, timeouts, dropped connections) are retried with jittered exponential
+    /// backoff; see [`Client::retries`].
     pub fn max_attempts(mut self, attempts: usize) -> Self {
         self.max_attempts = Some(attempts);
         self
@@ -179,7 +185,7 @@ impl ClientBuilder {
     /// Opens the storage, the cache and the staging directory.
     pub fn build(self) -> Result<Client> {
         let settings = self.settings;
-        let (storage, buckets) = self.storage()?;
+        let (storage, buckets, retries) = self.storage()?;
         let staging_dir = self
             .staging_dir
             .clone()
@@ -213,7 +219,24 @@ impl ClientBuilder {
             expander: Some(Arc::new(SeeThrough::default())),
         };
         let dg = DeltaGlider::new(ports, Config::default());
-        Ok(Client::new(dg, buckets, staging, put, cache))
+        Ok(Client::new(dg, buckets, staging, put, cache, retries))
+    }
+
+    /// Attempts per storage call: the option, else `AWS_MAX_ATTEMPTS`, else `default`.
+    fn attempts(&self, default: u32) -> Result<u32> {
+        let n = match (self.max_attempts, self.settings.var("AWS_MAX_ATTEMPTS")) {
+            (Some(n), _) => n,
+            (None, Some(v)) => v.trim().parse::<usize>().map_err(|_| {
+                Error::InvalidInput(format!("AWS_MAX_ATTEMPTS={v:?} is not a number"))
+            })?,
+            (None, None) => return Ok(default),
+        };
+        if n == 0 {
+            return Err(Error::InvalidInput(
+                "max attempts must be at least 1 (1: no retries)".into(),
+            ));
+        }
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Upload options every upload of the client starts from.
@@ -247,8 +270,9 @@ impl ClientBuilder {
         })
     }
 
-    /// The storage the endpoint names: a local directory for `file://`, S3 otherwise.
-    fn storage(&self) -> Result<(Arc<dyn ObjectStorage>, Arc<dyn Buckets>)> {
+    /// The storage the endpoint names: a local directory for `file://`, S3 otherwise, its calls
+    /// retried; with its bucket administration and the retry counter.
+    fn storage(&self) -> Result<Opened> {
         let endpoint = self
             .endpoint
             .clone()
@@ -265,8 +289,10 @@ impl ClientBuilder {
                 }
                 other => other,
             })?);
-            // Retries (issue #9) wrap `local` here, before it is shared.
-            return Ok((local.clone(), local));
+            let policy = RetryPolicy::attempts(self.attempts(RetryPolicy::LOCAL_ATTEMPTS)?);
+            let retrying = RetryingStorage::new(local.clone(), policy);
+            let retries = retrying.counter();
+            return Ok((Arc::new(retrying), local, retries));
         }
         let config = s3_config(
             &S3Flags {
@@ -275,13 +301,15 @@ impl ClientBuilder {
                 profile: self.profile.as_deref(),
                 credentials: self.credentials.clone(),
                 no_sign_request: self.no_sign_request,
-                max_attempts: self.max_attempts,
+                max_attempts: Some(self.attempts(RetryPolicy::S3_ATTEMPTS)? as usize),
             },
             self.settings,
         )?;
         let s3 = Arc::new(S3Storage::new(config)?);
-        // Retries (issue #9) wrap `s3` here, before it is shared.
-        Ok((s3.clone(), s3))
+        // One schedule and one counter for whole calls and multipart parts alike.
+        let retrying = RetryingStorage::with_backoff(s3.clone(), s3.backoff().clone());
+        let retries = retrying.counter();
+        Ok((Arc::new(retrying), s3, retries))
     }
 }
 

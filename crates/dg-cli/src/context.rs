@@ -37,6 +37,9 @@ pub fn client(global: &Global) -> Result<Client> {
     if let Some(profile) = &global.profile {
         builder = builder.profile(profile);
     }
+    if let Some(n) = global.max_attempts {
+        builder = builder.max_attempts(n as usize);
+    }
     Ok(builder.build()?)
 }
 

@@ -80,7 +80,8 @@ impl DeltaGlider {
                 })
             }
             Some(_) => {
-                let mut body = self.storage().get(&location).await?.body;
+                let got = self.storage().get(&location).await?;
+                let mut body = got.body;
                 let mut bytes = Vec::new();
                 while let Some(chunk) = body.next().await {
                     bytes.extend_from_slice(&chunk?);
@@ -90,6 +91,15 @@ impl DeltaGlider {
                             limit: MAX_SETTINGS,
                         });
                     }
+                }
+                // A body cut short could still parse (into other settings): never use one.
+                if bytes.len() as u64 != got.info.size {
+                    return Err(Error::Corrupt {
+                        what: location.to_string(),
+                        check: "size",
+                        expected: got.info.size.to_string(),
+                        actual: bytes.len().to_string(),
+                    });
                 }
                 BucketSettings::parse(&String::from_utf8_lossy(&bytes))?
             }

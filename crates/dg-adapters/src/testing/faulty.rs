@@ -130,6 +130,7 @@ struct State {
     calls: [u64; 6],
     total: u64,
     injected: Vec<String>,
+    trace: Vec<(Op, u64, String)>,
     rng: Rng,
 }
 
@@ -156,6 +157,7 @@ impl FaultyStorage {
                 calls: [0; 6],
                 total: 0,
                 injected: Vec::new(),
+                trace: Vec::new(),
                 rng: Rng::seeded(seed),
             })),
         }
@@ -204,7 +206,14 @@ impl FaultyStorage {
         self.lock().calls[op as usize]
     }
 
-    /// Faults injected so far, each as `op #n key: fault`.
+    /// Every call so far, in order: its kind, its number among calls of that kind, and what
+    /// it was about (`s3://bucket/key`, or the prefix for a list).
+    pub fn trace(&self) -> Vec<(Op, u64, String)> {
+        self.lock().trace.clone()
+    }
+
+    /// Faults injected so far, each as `op #n key: fault` (a body fault counts only when the
+    /// call had a body to damage).
     pub fn injected(&self) -> Vec<String> {
         self.lock().injected.clone()
     }
@@ -223,6 +232,7 @@ impl FaultyStorage {
         s.calls[op as usize] += 1;
         s.total += 1;
         let (own, total) = (s.calls[op as usize], s.total);
+        s.trace.push((op, own, what.to_string()));
         let mut latency = Duration::ZERO;
         let mut chosen = None;
         let State { rules, rng, .. } = &mut *s;
@@ -262,6 +272,11 @@ impl FaultyStorage {
         (latency, chosen)
     }
 
+    /// Takes back the record of the last fault: it had nothing to act on.
+    fn unrecord(&self) {
+        self.lock().injected.pop();
+    }
+
     /// Runs `call` under whatever fault the call drew.
     async fn run<T, F>(&self, op: Op, what: &(dyn Display + Sync), call: F) -> Result<T>
     where
@@ -283,7 +298,13 @@ impl FaultyStorage {
             Some(
                 f @ (Fault::CutBody { .. } | Fault::ShortBody { .. } | Fault::CorruptBody { .. }),
             ) => {
-                let got = call.await?;
+                let got = match call.await {
+                    Ok(got) => got,
+                    Err(e) => {
+                        self.unrecord(); // no body to damage
+                        return Err(e);
+                    }
+                };
                 Ok(GetResult {
                     body: damaged(got.body, f, location.clone()),
                     info: got.info,

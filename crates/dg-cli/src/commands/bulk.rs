@@ -25,7 +25,8 @@ impl Bulk {
     pub fn new(ctx: &Context, put: PutRequest, dryrun: bool, plans: &[Plan], skipped: u64) -> Self {
         let files = plans.iter().map(|p| p.len() as u64).sum();
         let bytes = plans.iter().map(Plan::bytes).sum();
-        let mut reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, files, bytes);
+        let mut reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, files, bytes)
+            .with_retries(ctx.client.retry_counter());
         reporter.tally.skipped = skipped;
         let runner = Runner {
             dg: ctx.dg.clone(),

@@ -56,7 +56,8 @@ pub async fn run(ctx: &Context, args: &CpArgs) -> Result<()> {
 
 /// A reporter and a runner for one file.
 fn single(ctx: &Context, put: PutRequest, dryrun: bool, bytes: u64) -> (Reporter, Runner) {
-    let reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, 1, bytes);
+    let reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, 1, bytes)
+        .with_retries(ctx.client.retry_counter());
     let runner = Runner {
         dg: ctx.dg.clone(),
         put,

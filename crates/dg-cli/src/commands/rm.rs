@@ -28,7 +28,8 @@ pub async fn run(ctx: &Context, args: &RmArgs) -> Result<()> {
     let job = Job::Delete {
         target: location.clone(),
     };
-    let mut reporter = Reporter::without_progress(ctx.json, ctx.quiet, args.dryrun);
+    let mut reporter = Reporter::without_progress(ctx.json, ctx.quiet, args.dryrun)
+        .with_retries(ctx.client.retry_counter());
     if args.dryrun {
         reporter.planned(&job);
         return Ok(());

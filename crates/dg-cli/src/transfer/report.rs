@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use dg_adapters::storage::RetryCounter;
 use dg_core::{PutOutcome, Served, Stored};
 use serde_json::{json, Value};
 
@@ -36,6 +37,8 @@ pub struct Reporter {
     progress: Progress,
     pub tally: Tally,
     started: Instant,
+    /// Storage calls retried, reported as `retries` (zero when not set).
+    retries: Option<RetryCounter>,
 }
 
 impl Reporter {
@@ -52,6 +55,7 @@ impl Reporter {
                 ..Tally::default()
             },
             started: Instant::now(),
+            retries: None,
         }
     }
 
@@ -67,7 +71,18 @@ impl Reporter {
                 ..Tally::default()
             },
             started: Instant::now(),
+            retries: None,
         }
+    }
+
+    /// Reports the retries `counter` counts (the client's: one command per process).
+    pub fn with_retries(mut self, counter: RetryCounter) -> Self {
+        self.retries = Some(counter);
+        self
+    }
+
+    fn retries(&self) -> u64 {
+        self.retries.as_ref().map_or(0, RetryCounter::get)
     }
 
     /// The progress bar, for the workers.
@@ -131,10 +146,13 @@ impl Reporter {
         }
     }
 
-    /// Prints a finished job (text or JSON), without counting it.
+    /// Prints a finished job (text or JSON), without counting it. A single job's record (there
+    /// is no summary) carries the retries.
     pub fn print(&self, job: &Job, done: &Done) {
         if self.json {
-            self.emit(&record(job, done));
+            let mut r = record(job, done);
+            r["retries"] = json!(self.retries());
+            self.emit(&r);
         } else if !self.quiet {
             let text = text(job, done);
             self.progress.suspend(|| print!("{text}"));
@@ -181,6 +199,7 @@ impl Reporter {
                 "failed": t.failed,
                 "bytes": t.bytes,
                 "stored_bytes": t.stored_bytes,
+                "retries": self.retries(),
                 "seconds": rounded(seconds),
             }));
         } else if !self.quiet {
@@ -198,8 +217,13 @@ impl Reporter {
                 } else {
                     String::new()
                 };
+                let retries = match self.retries() {
+                    0 => String::new(),
+                    1 => "; 1 request retried".to_string(),
+                    n => format!("; {n} requests retried"),
+                };
                 println!(
-                    "{command}: {} copied, {} deleted, {} unchanged, {} failed; {}{stored} in {seconds:.1} s",
+                    "{command}: {} copied, {} deleted, {} unchanged, {} failed; {}{stored} in {seconds:.1} s{retries}",
                     t.transferred,
                     t.deleted,
                     t.skipped,
