@@ -865,3 +865,25 @@ fn bucket_and_housekeeping_commands_on_a_local_store() {
 fn bucket_and_housekeeping_commands_over_s3() {
     bucket_and_housekeeping_commands(&Env::s3());
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_dg_quietly() {
+    let env = Env::local();
+    for i in 0..50 {
+        write(&env.path(&format!("many/f{i:02}.txt")), b"x");
+    }
+    env.ok(&["cp", "-r", "many", "s3://releases/many/", "-q"]);
+    // `dg ls | head -0`: the reader closes the pipe before dg writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dg"))
+        .args(["ls", "s3://releases/many/"])
+        .env("AWS_ENDPOINT_URL", &env.endpoint)
+        .env("HOME", env.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -1,6 +1,9 @@
 //! `dg`: the command line. Parses flags, installs logging, runs one command, maps the outcome
 //! to an exit code (0 success, 1 failure, 2 usage error).
 
+#[macro_use]
+mod output;
+
 mod args;
 mod commands;
 mod context;

@@ -325,7 +325,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
     let exact = spaces.iter().all(Space::exact);
     if ctx.json {
         for s in spaces {
-            println!("{}", s.record());
+            out!("{}", s.record());
         }
         let summary = json!({
             "type": "summary",
@@ -339,7 +339,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
             "exact": exact,
             "seconds": (seconds * 1000.0).round() / 1000.0,
         });
-        println!("{summary}");
+        out!("{summary}");
         return;
     }
     if ctx.quiet {
@@ -351,13 +351,18 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
         .max()
         .unwrap_or(0)
         .max(10);
-    println!(
+    out!(
         "{:<width$}  {:>6}  {:>11}  {:>11}  {:>8}  {:>8}",
-        "deltaspace", "files", "original", "stored", "savings", "encoded"
+        "deltaspace",
+        "files",
+        "original",
+        "stored",
+        "savings",
+        "encoded"
     );
     for s in spaces {
         let mark = if s.exact() { " " } else { "~" };
-        println!(
+        out!(
             "{:<width$}  {:>6}  {:>11}  {mark}{:>10}  {mark}{:>7}  {:>8}",
             shown(&s.name),
             s.files.len(),
@@ -368,7 +373,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
         );
     }
     let mark = if exact { " " } else { "~" };
-    println!(
+    out!(
         "{:<width$}  {:>6}  {:>11}  {mark}{:>10}  {mark}{:>7}  {:>8}",
         "total",
         files,
@@ -377,7 +382,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
         savings(original, stored),
         encoded,
     );
-    println!(
+    out!(
         "{} files in {} would-be deltaspaces; {encoded} encoded in {seconds:.1} s{}",
         files,
         spaces.len(),

@@ -22,12 +22,12 @@ fn bucket_name(url: &str) -> Result<String> {
 
 fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
     if ctx.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"action": action, "bucket": bucket, "ok": true})
         );
     } else if !ctx.quiet {
-        println!("{text}");
+        out!("{text}");
     }
 }
 
@@ -93,16 +93,16 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
     }
     let format = settings.format.map(|f| f.name());
     if ctx.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"action": "settings", "bucket": name, "format": format})
         );
     } else if !ctx.quiet {
-        println!("s3://{name}");
+        out!("s3://{name}");
         match format {
-            Some(f) => println!("  format: {f} (for new deltaspaces)"),
+            Some(f) => out!("  format: {f} (for new deltaspaces)"),
             None => {
-                println!("  format: not set (dg's default: native; --format on cp/sync overrides)")
+                out!("  format: not set (dg's default: native; --format on cp/sync overrides)")
             }
         }
     }

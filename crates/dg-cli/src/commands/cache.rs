@@ -9,11 +9,11 @@ use crate::format::human_size;
 pub fn run(setup: &CacheSetup, command: &CacheCommand) -> Result<()> {
     match command {
         CacheCommand::Info => {
-            println!("reference cache: {}", setup.description);
+            out!("reference cache: {}", setup.description);
             if let Some(fs) = &setup.fs {
                 let entries = fs.entries()?;
                 let bytes: u64 = entries.iter().map(|e| e.size).sum();
-                println!(
+                out!(
                     "entries: {}, {} of {} used",
                     entries.len(),
                     human_size(bytes),
@@ -24,10 +24,10 @@ pub fn run(setup: &CacheSetup, command: &CacheCommand) -> Result<()> {
         CacheCommand::Clear => match &setup.fs {
             Some(fs) if setup.shared => {
                 let freed = fs.clear()?;
-                println!("cleared {} from {}", human_size(freed), fs.dir().display());
+                out!("cleared {} from {}", human_size(freed), fs.dir().display());
             }
             _ => {
-                println!("nothing to clear: this run's cache is private and removed when dg exits")
+                out!("nothing to clear: this run's cache is private and removed when dg exits")
             }
         },
     }

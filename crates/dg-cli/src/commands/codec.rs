@@ -43,7 +43,7 @@ pub fn delta(command: &DeltaCommand, quiet: bool) -> Result<()> {
                 Ok(choice.engine.encode(&reference_bytes, &mut reader, out)?)
             })?;
             if !quiet {
-                println!(
+                out!(
                     "{} delta {}: {} for a {} file",
                     choice.engine.name(),
                     delta.display(),
@@ -79,7 +79,7 @@ pub fn delta(command: &DeltaCommand, quiet: bool) -> Result<()> {
                 Ok(())
             })?;
             if !quiet {
-                println!(
+                out!(
                     "{} decoded {} ({})",
                     engine.name(),
                     out.display(),
@@ -128,7 +128,7 @@ pub fn rsync(command: &RsyncCommand, quiet: bool) -> Result<()> {
         }
     };
     if !quiet {
-        println!("{what} {}: {}", path.display(), human_size(size));
+        out!("{what} {}: {}", path.display(), human_size(size));
     }
     Ok(())
 }

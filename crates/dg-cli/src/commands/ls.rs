@@ -14,12 +14,12 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
         for b in ctx.client.list_buckets().await? {
             if ctx.json {
                 let created = b.created.map(dg_core::timestamp::iso8601);
-                println!(
+                out!(
                     "{}",
                     json!({"type": "bucket", "name": b.name, "created": created})
                 );
             } else {
-                println!("{} {}", time(b.created), b.name);
+                out!("{} {}", time(b.created), b.name);
             }
         }
         return Ok(());
@@ -41,10 +41,10 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
         let page = ctx.dg.list(&query).await?;
         for p in &page.common_prefixes {
             if ctx.json {
-                println!("{}", json!({"type": "prefix", "prefix": p}));
+                out!("{}", json!({"type": "prefix", "prefix": p}));
                 continue;
             }
-            println!(
+            out!(
                 "{:>19} {:>12} {:>12} {:>7} PRE {}",
                 "",
                 "",
@@ -72,10 +72,10 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
                     "stored_as": if e.is_delta { "delta" } else { "direct" },
                     "last_modified": e.last_modified.map(dg_core::timestamp::iso8601),
                 });
-                println!("{record}");
+                out!("{record}");
                 continue;
             }
-            println!(
+            out!(
                 "{} {:>12} {:>12} {:>7} {}",
                 time(e.last_modified),
                 size(e.size, human),
@@ -98,16 +98,16 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
             "stored_size": stored,
             "references_included": true,
         });
-        println!("{record}");
+        out!("{record}");
     } else if args.summarize {
-        println!();
-        println!("Total Objects: {files}");
-        println!("   Total Size: {}", size(original, human));
-        println!(
+        out!();
+        out!("Total Objects: {files}");
+        out!("   Total Size: {}", size(original, human));
+        out!(
             "  Stored Size: {} (references included)",
             size(stored, human)
         );
-        println!("      Savings: {}", savings(original, stored));
+        out!("      Savings: {}", savings(original, stored));
     }
     Ok(())
 }

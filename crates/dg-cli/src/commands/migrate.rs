@@ -121,7 +121,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
                 args.source
             )
         };
-        println!("{line}");
+        out!("{line}");
     }
     if !plan.is_empty() && !args.dryrun && !args.yes && std::io::stdin().is_terminal() {
         confirm()?;

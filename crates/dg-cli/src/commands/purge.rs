@@ -143,10 +143,10 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
                 if ctx.json {
                     let record = json!({"action": "delete", "target": target, "kind": kind.name(),
                                         "why": why, "size": object.size, "dryrun": dryrun, "ok": true});
-                    println!("{record}");
+                    out!("{record}");
                 } else if !ctx.quiet {
                     let dry = if dryrun { "(dryrun) " } else { "" };
-                    println!("{dry}delete: {target}  ({}: {why})", kind.name());
+                    out!("{dry}delete: {target}  ({}: {why})", kind.name());
                 }
             }
             Fate::Kept => kept += 1,
@@ -156,7 +156,7 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
                 if ctx.json {
                     let record =
                         json!({"action": "delete", "target": target, "ok": false, "error": e});
-                    println!("{record}");
+                    out!("{record}");
                 }
             }
         }
@@ -165,10 +165,10 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         let summary = json!({"action": "summary", "command": "purge", "bucket": bucket,
                              "dryrun": dryrun, "older_than_secs": grace.as_secs(), "deleted": deleted, "kept": kept,
                              "failed": failed, "bytes_freed": freed});
-        println!("{summary}");
+        out!("{summary}");
     } else if !ctx.quiet {
         let verb = if dryrun { "would delete" } else { "deleted" };
-        println!(
+        out!(
             "purge: {verb} {deleted} leftovers ({}), {kept} kept (grace period {}), {failed} failed",
             human_size(freed),
             humanise(grace)

@@ -45,12 +45,12 @@ pub async fn run(ctx: &Context, args: &StatsArgs) -> Result<()> {
 
 fn show(ctx: &Context, stats: &Value) {
     if ctx.json {
-        println!("{stats}");
+        out!("{stats}");
         return;
     }
     let n = |k: &str| stats[k].as_u64().unwrap_or(0);
     let size = |k: &str| human_size(n(k));
-    println!(
+    out!(
         "s3://{}/{} ({} mode{})",
         stats["bucket"].as_str().unwrap_or_default(),
         stats["prefix"].as_str().unwrap_or_default(),
@@ -64,13 +64,13 @@ fn show(ctx: &Context, stats: &Value) {
             String::new()
         }
     );
-    println!(
+    out!(
         "  files:          {} ({} deltas, {} whole)",
         n("files"),
         n("deltas"),
         n("direct")
     );
-    println!(
+    out!(
         "  deltaspaces:    {} (references: {}, {})",
         n("deltaspaces"),
         n("references"),
@@ -79,21 +79,21 @@ fn show(ctx: &Context, stats: &Value) {
     let approx = if stats["estimated"] == true { "~" } else { "" };
     let unknown = n("deltas_of_unknown_size");
     if unknown > 0 {
-        println!(
+        out!(
             "  original size:  at least {} (+ {unknown} deltas of unknown size)",
             size("original_size")
         );
     } else {
-        println!("  original size:  {approx}{}", size("original_size"));
+        out!("  original size:  {approx}{}", size("original_size"));
     }
-    println!(
+    out!(
         "  stored size:    {} (references included)",
         size("stored_size")
     );
     if unknown > 0 {
-        println!("  savings:        unknown (use --sampled or --detailed)");
+        out!("  savings:        unknown (use --sampled or --detailed)");
     } else {
-        println!(
+        out!(
             "  savings:        {approx}{}",
             savings(n("original_size"), n("stored_size"))
         );

@@ -16,18 +16,18 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
         .verify_with(bucket, prefix, ctx.jobs, &|checked| {
             let location = checked.location.to_string();
             match &checked.result {
-                Ok(served) if json => println!(
+                Ok(served) if json => out!(
                     "{}",
                     json!({"action": "verify", "object": location, "ok": true,
                            "stored_as": format!("{served:?}").to_lowercase()})
                 ),
-                Ok(served) if !quiet => println!("ok      {location} ({served:?})"),
+                Ok(served) if !quiet => out!("ok      {location} ({served:?})"),
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("FAILED  {location}: {e}");
                     if json {
                         let error = e.to_string();
-                        println!(
+                        out!(
                             "{}",
                             json!({"action": "verify", "object": location, "ok": false, "error": error})
                         );
@@ -40,34 +40,34 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let (orphans, temps) = (&report.orphan_references, &report.temp_files);
     if json {
         for orphan in orphans {
-            println!(
+            out!(
                 "{}",
                 json!({"action": "orphan", "object": orphan.to_string()})
             );
         }
         for temp in temps {
-            println!("{}", json!({"action": "temp", "object": temp.to_string()}));
+            out!("{}", json!({"action": "temp", "object": temp.to_string()}));
         }
         let summary = json!({"action": "summary", "command": "verify",
                              "checked": report.passed + failed, "ok": report.passed, "failed": failed,
                              "orphan_references": orphans.len(), "temp_files": temps.len()});
-        println!("{summary}");
+        out!("{summary}");
     } else if !quiet {
         for orphan in orphans {
-            println!("orphan  {orphan} (no delta uses this reference)");
+            out!("orphan  {orphan} (no delta uses this reference)");
         }
         for temp in temps {
-            println!("temp    {temp} (temporary file)");
+            out!("temp    {temp} (temporary file)");
         }
         if !orphans.is_empty() || !temps.is_empty() {
-            println!(
+            out!(
                 "{} leftover(s) no file needs: `dg purge s3://{bucket}` deletes them",
                 orphans.len() + temps.len()
             );
         }
     }
     if !quiet && !json {
-        println!(
+        out!(
             "verified {} objects: {} ok, {failed} failed",
             report.passed + failed,
             report.passed

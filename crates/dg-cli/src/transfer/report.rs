@@ -174,12 +174,12 @@ impl Reporter {
             record["size"] = json!(job.size());
             self.emit(&record);
         } else if !self.quiet {
-            println!("(dryrun) {}: {}", job.action(), shown(job));
+            out!("(dryrun) {}: {}", job.action(), shown(job));
         }
     }
 
     fn emit(&self, value: &Value) {
-        self.progress.suspend(|| println!("{value}"));
+        self.progress.suspend(|| out!("{value}"));
     }
 
     /// Removes the progress bar, prints the summary of `command`, and fails when any file did.
@@ -204,7 +204,7 @@ impl Reporter {
             }));
         } else if !self.quiet {
             if self.dryrun {
-                println!(
+                out!(
                     "(dryrun) {command}: {} to copy ({}), {} to delete, {} unchanged",
                     t.transferred,
                     human_size(t.bytes),
@@ -222,7 +222,7 @@ impl Reporter {
                     1 => "; 1 request retried".to_string(),
                     n => format!("; {n} requests retried"),
                 };
-                println!(
+                out!(
                     "{command}: {} copied, {} deleted, {} unchanged, {} failed; {}{stored} in {seconds:.1} s{retries}",
                     t.transferred,
                     t.deleted,
