@@ -500,6 +500,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn latency_adds_up_and_lets_other_rules_decide() {
+        let (s, at) = store().await;
+        s.inject(
+            Op::Head,
+            When::Always,
+            Fault::Latency(Duration::from_millis(1)),
+        );
+        s.fail_nth(Op::Head, 2, Fault::Permanent);
+        assert!(s.head(&at).await.is_ok());
+        assert!(s.head(&at).await.is_err());
+        assert_eq!(
+            s.injected(),
+            vec!["head #2 s3://b/k: permanent".to_string()]
+        );
+        let trace = s.trace();
+        assert_eq!(trace.len(), 2);
+        assert_eq!(trace[1], (Op::Head, 2, "s3://b/k".to_string()));
+    }
+
+    #[tokio::test]
     async fn a_lost_answer_still_takes_effect() {
         let (s, at) = store().await;
         s.fail_nth(Op::Delete, 1, Fault::LostAnswer);
