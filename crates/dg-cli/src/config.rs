@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dg_adapters::storage::{RetryCounter, RetryPolicy, RetryingStorage, S3Credentials, S3Storage};
+use dg_adapters::storage::{
+    RetryCounter, RetryPolicy, RetryingBuckets, RetryingStorage, S3Credentials, S3Storage,
+};
 use dg_adapters::{
     engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
     DirStaging, LocalStorage, SeeThrough, SystemClock,
@@ -309,7 +311,8 @@ impl ClientBuilder {
         // One schedule and one counter for whole calls and multipart parts alike.
         let retrying = RetryingStorage::with_backoff(s3.clone(), s3.backoff().clone());
         let retries = retrying.counter();
-        Ok((Arc::new(retrying), s3, retries))
+        let buckets = RetryingBuckets::new(s3.clone(), s3.backoff().clone());
+        Ok((Arc::new(retrying), Arc::new(buckets), retries))
     }
 }
 

@@ -12,7 +12,7 @@ pub use counting::CountingStorage;
 pub use listing::paginate;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
-pub use retry::{Backoff, RetryCounter, RetryPolicy, RetryingStorage};
+pub use retry::{Backoff, RetryCounter, RetryPolicy, RetryingBuckets, RetryingStorage};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Storage};
 

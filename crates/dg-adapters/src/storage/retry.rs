@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dg_ports::{
-    BlobRef, ByteStream, Error, GetResult, ListPage, ListRequest, Location, ObjectInfo,
-    ObjectStorage, PutMode, PutOptions, Result,
+    BlobRef, BucketInfo, Buckets, ByteStream, Error, GetResult, ListPage, ListRequest, Location,
+    ObjectInfo, ObjectStorage, PutMode, PutOptions, Result,
 };
 use futures::StreamExt;
 use tracing::debug;
@@ -168,6 +168,31 @@ impl Backoff {
         (elapsed.saturating_add(delay) <= self.policy.max_elapsed).then_some(delay)
     }
 
+    /// Runs `call` until it succeeds, fails with an error that is not transient, or the policy
+    /// says stop; the error then says how many attempts were made.
+    pub async fn repeat<T, F, Fut>(
+        &self,
+        op: &'static str,
+        what: &(dyn Display + Sync),
+        mut call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut state = Attempts::start();
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    if !self.pause(&mut state, &e, op, what).await {
+                        return Err(gave_up(e, state.made()));
+                    }
+                }
+            }
+        }
+    }
+
     /// Counts, logs and sleeps before retrying after `error`; false (and nothing done) when the
     /// error is not transient or the attempts or time are used up.
     pub(crate) async fn pause(
@@ -253,6 +278,42 @@ fn gave_up(error: Error, attempts: u32) -> Error {
     }
 }
 
+/// Wraps bucket administration and repeats its calls that fail with transient errors. A create
+/// or delete whose answer was lost may then report that the bucket exists or is missing.
+#[derive(Clone, Debug)]
+pub struct RetryingBuckets {
+    inner: Arc<dyn Buckets>,
+    backoff: Backoff,
+}
+
+impl RetryingBuckets {
+    /// `inner`'s calls retried on `backoff`'s schedule, counted in its counter.
+    pub fn new(inner: Arc<dyn Buckets>, backoff: Backoff) -> Self {
+        RetryingBuckets { inner, backoff }
+    }
+}
+
+#[async_trait]
+impl Buckets for RetryingBuckets {
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        self.backoff
+            .repeat("list_buckets", &"buckets", || self.inner.list_buckets())
+            .await
+    }
+
+    async fn create_bucket(&self, name: &str) -> Result<()> {
+        self.backoff
+            .repeat("create_bucket", &name, || self.inner.create_bucket(name))
+            .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.backoff
+            .repeat("delete_bucket", &name, || self.inner.delete_bucket(name))
+            .await
+    }
+}
+
 /// Wraps a storage and repeats its calls that fail with transient errors.
 #[derive(Clone, Debug)]
 pub struct RetryingStorage {
@@ -287,23 +348,13 @@ impl RetryingStorage {
         &self,
         op: &'static str,
         what: &(dyn Display + Sync),
-        mut call: F,
+        call: F,
     ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut state = Attempts::start();
-        loop {
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    if !self.backoff.pause(&mut state, &e, op, what).await {
-                        return Err(gave_up(e, state.made()));
-                    }
-                }
-            }
-        }
+        self.backoff.repeat(op, what, call).await
     }
 
     /// A create that found the object after an earlier attempt failed without an answer: it
@@ -766,5 +817,74 @@ mod tests {
         let got = store.get_from(&at, 99_000).await.unwrap();
         let chunks: Vec<Bytes> = got.body.try_collect().await.unwrap();
         assert_eq!(chunks.concat(), data()[99_000..]);
+    }
+
+    /// Bucket administration that fails `failures` times, with `error`, before it works.
+    #[derive(Debug)]
+    struct FlakyBuckets {
+        failures: std::sync::atomic::AtomicU32,
+        retryable: bool,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl FlakyBuckets {
+        fn new(failures: u32, retryable: bool) -> Arc<Self> {
+            Arc::new(FlakyBuckets {
+                failures: failures.into(),
+                retryable,
+                calls: 0.into(),
+            })
+        }
+
+        fn call(&self) -> Result<()> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let left = self.failures.load(Ordering::Relaxed);
+            if left == 0 {
+                return Ok(());
+            }
+            self.failures.store(left - 1, Ordering::Relaxed);
+            Err(Error::Backend {
+                backend: "s3",
+                context: "503 SlowDown".into(),
+                retryable: self.retryable,
+                source: None,
+            })
+        }
+    }
+
+    #[async_trait]
+    impl Buckets for FlakyBuckets {
+        async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+            self.call().map(|()| Vec::new())
+        }
+        async fn create_bucket(&self, _: &str) -> Result<()> {
+            self.call()
+        }
+        async fn delete_bucket(&self, _: &str) -> Result<()> {
+            self.call()
+        }
+    }
+
+    #[tokio::test]
+    async fn bucket_administration_is_repeated_after_transient_failures_only() {
+        let counter = RetryCounter::new();
+        let flaky = FlakyBuckets::new(2, true);
+        let buckets = RetryingBuckets::new(flaky.clone(), Backoff::new(quick(3), counter.clone()));
+        buckets.create_bucket("b").await.unwrap();
+        buckets.list_buckets().await.unwrap();
+        buckets.delete_bucket("b").await.unwrap();
+        assert_eq!(flaky.calls.load(Ordering::Relaxed), 5);
+        assert_eq!(counter.get(), 2);
+
+        let denied = FlakyBuckets::new(1, false);
+        let buckets = RetryingBuckets::new(denied.clone(), Backoff::new(quick(3), counter.clone()));
+        assert!(buckets.create_bucket("b").await.is_err());
+        assert_eq!(denied.calls.load(Ordering::Relaxed), 1);
+
+        let down = FlakyBuckets::new(10, true);
+        let buckets = RetryingBuckets::new(down.clone(), Backoff::new(quick(3), counter));
+        let e = buckets.list_buckets().await.unwrap_err();
+        assert!(e.to_string().contains("after 3 attempts"), "{e}");
+        assert_eq!(down.calls.load(Ordering::Relaxed), 3);
     }
 }
