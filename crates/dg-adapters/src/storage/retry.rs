@@ -609,7 +609,8 @@ mod tests {
         (0..100_000u32).map(|i| (i % 251) as u8).collect()
     }
 
-    async fn setup(attempts: u32) -> (RetryingStorage, FaultyStorage, Location) {
+    /// A memory store holding `data()` at `b/k`.
+    async fn stored() -> (MemoryStorage, Location) {
         let memory = MemoryStorage::new();
         memory.create_bucket_now("b");
         let at = Location::new("b", "k");
@@ -617,6 +618,11 @@ mod tests {
             .put(&at, BytesBlob::shared(data()), PutOptions::default())
             .await
             .unwrap();
+        (memory, at)
+    }
+
+    async fn setup(attempts: u32) -> (RetryingStorage, FaultyStorage, Location) {
+        let (memory, at) = stored().await;
         let faulty = FaultyStorage::new(Arc::new(memory));
         let retrying = RetryingStorage::new(Arc::new(faulty.clone()), quick(attempts));
         (retrying, faulty, at)
@@ -775,13 +781,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_never_spliced_from_two_versions() {
-        let memory = MemoryStorage::new();
-        memory.create_bucket_now("b");
-        let at = Location::new("b", "k");
-        memory
-            .put(&at, BytesBlob::shared(data()), PutOptions::default())
-            .await
-            .unwrap();
+        let (memory, at) = stored().await;
         let faulty = FaultyStorage::new(Arc::new(memory.clone()));
         let store = RetryingStorage::new(Arc::new(faulty.clone()), quick(3));
         faulty.fail_nth(Op::Get, 1, Fault::CutBody { after: 50_000 });

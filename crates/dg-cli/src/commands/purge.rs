@@ -39,14 +39,16 @@ enum Fate {
     Failed(String),
 }
 
-/// True when `info` was last written more than `grace` before `now` (unknown times are old).
+/// True when `info` was last written more than `grace` before `now`. A store that gives no
+/// time could be holding a reference an upload is writing its first delta against: such an
+/// object counts as old only when no grace period was asked for.
 fn older_than(info: &ObjectInfo, grace: Duration, now: SystemTime) -> bool {
     match info.last_modified {
         Some(t) => now
             .duration_since(t)
             .map(|age| age >= grace)
             .unwrap_or(false),
-        None => true,
+        None => grace.is_zero(),
     }
 }
 
@@ -200,6 +202,24 @@ fn humanise(d: Duration) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn an_object_without_a_time_is_old_only_without_a_grace_period() {
+        let now = SystemTime::now();
+        let mut info = ObjectInfo {
+            location: dg_ports::Location::new("b", "s/reference.bin"),
+            size: 1,
+            last_modified: None,
+            etag: None,
+            metadata: Default::default(),
+        };
+        assert!(!older_than(&info, Duration::from_secs(3600), now));
+        assert!(older_than(&info, Duration::ZERO, now));
+        info.last_modified = Some(now - Duration::from_secs(7200));
+        assert!(older_than(&info, Duration::from_secs(3600), now));
+        info.last_modified = Some(now - Duration::from_secs(60));
+        assert!(!older_than(&info, Duration::from_secs(3600), now));
+    }
 
     #[test]
     fn reads_python_isoformat() {
