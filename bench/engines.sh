@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Diff-engine benchmark over consecutive release pairs of the corpus: delta size, encode and
-# decode time and peak memory for each dg engine, beside the xdelta3 and zstd programs.
+# decode time and peak memory for each dg engine, beside the xdelta3 and zstd programs and (when
+# libclang is installed) the `xdelta3` crate, driven through `dg --engine xdelta3`.
 #
 #   bench/engines.sh [CORPUS=target/corpus] > docs/engines.md
 #
@@ -10,7 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:-target/corpus}
 [ -d "$corpus/pip" ] || bash bench/make-corpus.sh "$corpus" >/dev/null
-cargo build --release -q -p dg-cli
+# With libclang present, the `xdelta3` crate joins as an engine (the feature needs bindgen).
+engines=(vcdiff zstd rsync)
+if cargo build --release -q -p dg-cli --features xdelta3 2>/dev/null; then
+  engines+=(xdelta3)
+else
+  echo "note: built without the xdelta3 crate (install libclang-dev for its rows)" >&2
+  cargo build --release -q -p dg-cli
+fi
 dg=$PWD/target/release/dg
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
@@ -50,9 +58,10 @@ for series in pip botocore scipy tokio-tar tokio-crate; do
       printf '| %s | %d | %s | %d | %.2f%% | %s | %d | %s | %d |\n' "$pair" "$size" "$name" "$d" \
         "$(awk "BEGIN{print 100*$d/$size}")" "$et" $((em / 1024)) "$dt" $((dm / 1024))
     }
-    for e in vcdiff zstd rsync; do
-      row "dg $e" "$dg" -q delta encode --engine "$e" "$ref" "$tgt" "$work/delta" -- \
-        "$dg" -q delta decode "$ref" "$work/delta" "$work/out"
+    for e in "${engines[@]}"; do
+      name="dg $e"; [ "$e" = xdelta3 ] && name="xdelta3 crate 0.1.5"
+      row "$name" "$dg" -q delta encode --engine "$e" "$ref" "$tgt" "$work/delta" -- \
+        "$dg" -q delta decode --engine "$e" "$ref" "$work/delta" "$work/out"
     done
     if command -v xdelta3 >/dev/null; then
       row "xdelta3 -9 -S none" xdelta3 -e -f -9 -S none -D -R -s "$ref" "$tgt" "$work/delta" -- \

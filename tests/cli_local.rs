@@ -345,3 +345,62 @@ fn two_processes_share_one_encrypted_cache() {
         "{info:?}"
     );
 }
+
+#[test]
+fn delta_commands_on_plain_files_with_every_engine() {
+    let env = Env::new();
+    let base = noise(21, 300_000);
+    let reference = env.write("app-1.0.bin", &base);
+    let next = edit(&base, 22, 10);
+    let target = env.write("app-1.1.bin", &next);
+    let (r, t) = (reference.to_str().unwrap(), target.to_str().unwrap());
+    for engine in ["vcdiff", "zstd", "rsync"] {
+        let delta = format!("app.{engine}");
+        let said = env.ok(&["delta", "encode", "--engine", engine, r, t, &delta]);
+        assert!(said.starts_with(engine), "{said}");
+        assert!(std::fs::metadata(env.work.join(&delta)).unwrap().len() < 30_000);
+        // Found from the magic bytes, and named outright.
+        env.ok(&["delta", "decode", r, &delta, "out-magic"]);
+        env.ok(&[
+            "delta",
+            "decode",
+            "--engine",
+            engine,
+            r,
+            &delta,
+            "out-named",
+        ]);
+        for out in ["out-magic", "out-named"] {
+            assert!(
+                std::fs::read(env.work.join(out)).unwrap() == next,
+                "{engine} {out}"
+            );
+        }
+    }
+    // The wrong engine for a delta fails and leaves no output; an unknown one lists the names.
+    let err = env.fail(&[
+        "delta",
+        "decode",
+        "--engine",
+        "zstd",
+        r,
+        "app.vcdiff",
+        "wrong",
+    ]);
+    assert!(!env.work.join("wrong").exists(), "{err}");
+    let err = env.fail(&[
+        "delta",
+        "decode",
+        "--engine",
+        "nope",
+        r,
+        "app.vcdiff",
+        "wrong",
+    ]);
+    assert!(
+        err.contains("unknown engine `nope`") && err.contains("vcdiff, zstd, rsync"),
+        "{err}"
+    );
+    let err = env.fail(&["delta", "decode", r, t, "wrong"]);
+    assert!(err.contains("not a delta in a format dg reads"), "{err}");
+}

@@ -607,15 +607,20 @@ pub enum CacheCommand {
 pub enum DeltaCommand {
     /// Write DELTA, the difference of TARGET against REFERENCE.
     Encode {
-        /// vcdiff (xdelta3-compatible), zstd (--patch-from) or rsync (librsync).
+        /// vcdiff (xdelta3-compatible), zstd (--patch-from) or rsync (librsync); builds with
+        /// the `xdelta3` cargo feature also take xdelta3 (the C library, for cross-checks).
         #[arg(long, default_value = "vcdiff")]
         engine: String,
         reference: std::path::PathBuf,
         target: std::path::PathBuf,
         delta: std::path::PathBuf,
     },
-    /// Rebuild OUT from REFERENCE and DELTA.
+    /// Rebuild OUT from REFERENCE and DELTA (the engine is found from the delta's magic bytes).
     Decode {
+        /// Decode with this engine instead of the one the magic bytes name (for instance
+        /// xdelta3, in builds with that feature, to read a VCDIFF delta with the C library).
+        #[arg(long)]
+        engine: Option<String>,
         reference: std::path::PathBuf,
         delta: std::path::PathBuf,
         out: std::path::PathBuf,

@@ -316,11 +316,17 @@ impl ClientBuilder {
     }
 }
 
-/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first.
+/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first. Builds with
+/// the `xdelta3` feature add the `xdelta3` crate's engine last, so it writes only when asked for
+/// by name and our own decoder reads its deltas.
 pub fn engines() -> EngineSet {
-    EngineSet::new(vec![
+    #[allow(unused_mut)]
+    let mut engines: Vec<Arc<dyn dg_ports::DiffEngine>> = vec![
         Arc::new(VcdiffEngine::default()),
         Arc::new(ZstdEngine::default()),
         Arc::new(RsyncEngine::default()),
-    ])
+    ];
+    #[cfg(feature = "xdelta3")]
+    engines.push(Arc::new(dg_adapters::engine::Xdelta3LibEngine));
+    EngineSet::new(engines)
 }

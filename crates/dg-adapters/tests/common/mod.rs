@@ -116,3 +116,39 @@ pub fn round_trip(src: &[u8], tgt: &[u8], opts: &EncodeOptions) -> Vec<u8> {
     );
     delta
 }
+
+/// Consecutive (older, newer) file pairs of every series under `$DG_CORPUS` (built by
+/// `bench/make-corpus.sh`): each sub-directory's files sorted by name. `None` (after a loud
+/// note) when the corpus is missing, which fails instead under `DG_REQUIRE_TOOLS`.
+pub fn corpus_pairs(test: &str) -> Option<Vec<(std::path::PathBuf, std::path::PathBuf)>> {
+    use std::path::PathBuf;
+    let root = std::env::var_os("DG_CORPUS")
+        .map_or_else(|| PathBuf::from("corpus-not-set"), PathBuf::from);
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        assert!(
+            std::env::var_os("DG_REQUIRE_TOOLS").is_none(),
+            "DG_REQUIRE_TOOLS is set but the corpus {root:?} is missing"
+        );
+        eprintln!("!!!!!!!! SKIPPING {test}: corpus {root:?} not found (set DG_CORPUS) !!!!!!!!");
+        return None;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut pairs = Vec::new();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        pairs.extend(files.windows(2).map(|w| (w[0].clone(), w[1].clone())));
+    }
+    assert!(!pairs.is_empty(), "corpus {root:?} has no pairs");
+    Some(pairs)
+}

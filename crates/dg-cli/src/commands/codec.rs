@@ -53,6 +53,7 @@ pub fn delta(command: &DeltaCommand, quiet: bool) -> Result<()> {
             }
         }
         DeltaCommand::Decode {
+            engine: wanted,
             reference,
             delta,
             out,
@@ -64,15 +65,22 @@ pub fn delta(command: &DeltaCommand, quiet: bool) -> Result<()> {
                 .get(..16.min(delta_blob.len() as usize))
                 .unwrap_or_default()
                 .to_vec();
-            let engine = engines
-                .for_delta(&head)
-                .with_context(|| {
+            let engine = match wanted {
+                Some(name) => engines.by_name(name).with_context(|| {
                     format!(
-                        "{} is not a delta in a format dg reads (vcdiff, zstd, rsync)",
-                        delta.display()
+                        "unknown engine `{name}`; available: {}",
+                        engines.names().join(", ")
                     )
-                })?
-                .clone();
+                })?,
+                None => engines.for_delta(&head).with_context(|| {
+                    format!(
+                        "{} is not a delta in a format dg reads ({})",
+                        delta.display(),
+                        engines.names().join(", ")
+                    )
+                })?,
+            }
+            .clone();
             let mut reader = delta_blob.reader()?;
             let size = write_atomically(out, |w| {
                 engine.decode(&reference_bytes, &mut reader, w, u64::MAX)?;

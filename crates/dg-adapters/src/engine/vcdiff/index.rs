@@ -52,14 +52,17 @@ impl SourceIndex {
             stride += 1;
         }
         let blocks = (len - BLOCK as u64) / stride + 1;
-        let bits = (64 - (blocks * 2 - 1).leading_zeros()).clamp(MIN_BITS, MAX_BITS);
+        let bits = (64 - (blocks - 1).max(1).leading_zeros()).clamp(MIN_BITS, MAX_BITS);
         let bucket_bits = bits - WAY_BITS;
         let mut table = vec![0u32; 1usize << bits];
         let shift = 64 - bucket_bits;
         let mut pos = 0u64;
         let mut slot = 1u32;
+        let mut last = None;
         while pos + BLOCK as u64 <= len {
-            if let Some(key) = load8(source, pos as usize) {
+            // A run (zero padding, repeated fill) would fill its bucket with copies of one
+            // block at every stride and evict everything else there: keep its first offset.
+            if let Some(key) = load8(source, pos as usize).filter(|&k| last.replace(k) != Some(k)) {
                 let b = ((key.wrapping_mul(PRIME) >> shift) as usize) << WAY_BITS;
                 if let Some(bucket) = table.get_mut(b..b + WAYS) {
                     // Keep the newest entries: shift the bucket by one.

@@ -59,7 +59,7 @@ impl Params {
                 skip_shift: 7,
             },
             6 => Params {
-                min_stride: 2,
+                min_stride: 3,
                 chain: 16,
                 long_enough: 256,
                 lazy: 4,

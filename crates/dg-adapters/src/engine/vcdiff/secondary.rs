@@ -110,6 +110,35 @@ impl LzmaDecoders {
     }
 }
 
+/// Bits per byte above which a section is stored raw: its bytes are spread almost evenly (data
+/// that is already compressed or encrypted, typical of ADD sections between archives), LZMA
+/// would save well under 2% and, on such input, runs at a few MB/s.
+const INCOMPRESSIBLE_BITS: f64 = 7.9;
+
+/// Sections shorter than this are always tried: the test is not worth it below.
+const ENTROPY_TEST_MIN: usize = 16 << 10;
+
+/// True when the order-0 entropy of `section` says LZMA is not worth running on it.
+fn looks_incompressible(section: &[u8]) -> bool {
+    if section.len() < ENTROPY_TEST_MIN {
+        return false;
+    }
+    let mut counts = [0u64; 256];
+    for &b in section {
+        counts[usize::from(b)] += 1;
+    }
+    let n = section.len() as f64;
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    bits > INCOMPRESSIBLE_BITS
+}
+
 /// Encoder side: lazily created stream per section kind.
 pub(super) struct LzmaEncoders {
     preset: u32,
@@ -134,7 +163,7 @@ impl LzmaEncoders {
         out: &mut Vec<u8>,
     ) -> Result<bool, VcdiffError> {
         out.clear();
-        if section.len() < MIN_INPUT {
+        if section.len() < MIN_INPUT || looks_incompressible(section) {
             return Ok(false);
         }
         let slot = self
@@ -166,5 +195,35 @@ impl LzmaEncoders {
                 return Ok(true);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_sections_are_stored_raw_and_text_is_compressed() {
+        let mut enc = LzmaEncoders::new(6);
+        let mut out = Vec::new();
+        assert!(!enc.encode(0, &noise(100_000), &mut out).unwrap());
+        assert!(out.is_empty());
+        let text = b"let x = section.len(); // some source text\n".repeat(2_000);
+        assert!(enc.encode(0, &text, &mut out).unwrap());
+        assert!(out.len() < text.len() / 10, "{} bytes", out.len());
+        // Small noise is still tried (the test costs more than it saves there).
+        assert!(!looks_incompressible(&noise(ENTROPY_TEST_MIN - 1)));
     }
 }
