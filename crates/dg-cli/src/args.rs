@@ -396,6 +396,13 @@ pub struct PutArgs {
     /// Store files whole, never as deltas (their SHA-256 is still recorded and checked).
     #[arg(long)]
     pub no_delta: bool,
+    #[command(flatten)]
+    pub delta: DeltaArgs,
+}
+
+/// How deltas are made: shared by the commands that upload and by `dg analyze`.
+#[derive(Debug, Args)]
+pub struct DeltaArgs {
     /// Store a file whole when its delta exceeds this fraction of its size.
     #[arg(
         long,
@@ -516,20 +523,8 @@ pub struct AnalyzeArgs {
     pub all: bool,
     #[command(flatten)]
     pub filters: FilterArgs,
-    /// Store a file whole when its delta exceeds this fraction of its size.
-    #[arg(
-        long,
-        value_name = "RATIO",
-        env = "DG_MAX_RATIO",
-        default_value_t = 0.5
-    )]
-    pub max_ratio: f64,
-    /// Diff engine for the deltas.
-    #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
-    pub engine: Option<String>,
-    /// Format of the would-be deltaspaces: `native` or `compat`.
-    #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
-    pub format: Option<dg_core::Format>,
+    #[command(flatten)]
+    pub delta: DeltaArgs,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::args::AnalyzeArgs;
 use crate::commands::bulk;
+use crate::commands::cp::delta_request;
 use crate::context::Context;
 use crate::exit::usage;
 use crate::format::{human_size, savings};
@@ -106,9 +107,7 @@ impl Space {
 }
 
 pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
-    if !(args.max_ratio > 0.0 && args.max_ratio <= 1.0) {
-        usage!("--max-ratio must be in (0, 1], got {}", args.max_ratio);
-    }
+    let request = delta_request(&args.delta, false)?;
     let filters = bulk::filters(&args.filters.ordered)?;
     let policy = ctx.dg.config().policy.clone();
     let files: Vec<File> = match Target::parse(&args.target)? {
@@ -158,12 +157,6 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
         space.original += f.size;
         space.files.push(f);
     }
-    let request = PutRequest {
-        no_delta: false,
-        max_ratio: Some(args.max_ratio),
-        engine: args.engine.clone(),
-        format: args.format,
-    };
     let samples = if args.all { usize::MAX } else { args.samples };
     let plans: Vec<(Space, Vec<File>)> = spaces
         .into_values()

@@ -9,7 +9,7 @@ use dg_adapters::FileBlob;
 use dg_core::{keys::file_name, PutRequest};
 use dg_ports::{BlobRef, Location};
 
-use crate::args::{CpArgs, PutArgs};
+use crate::args::{CpArgs, DeltaArgs, PutArgs};
 use crate::commands::bulk::{self, Bulk};
 use crate::context::Context;
 use crate::exit::usage;
@@ -19,11 +19,16 @@ use crate::url::{upload_location, Target};
 
 /// The upload options of the flags.
 pub fn put_request(args: &PutArgs) -> Result<PutRequest> {
+    delta_request(&args.delta, args.no_delta)
+}
+
+/// The delta options of the flags (`--max-ratio` checked), for uploads or their estimate.
+pub fn delta_request(args: &DeltaArgs, no_delta: bool) -> Result<PutRequest> {
     if !(args.max_ratio > 0.0 && args.max_ratio <= 1.0) {
         usage!("--max-ratio must be in (0, 1], got {}", args.max_ratio);
     }
     Ok(PutRequest {
-        no_delta: args.no_delta,
+        no_delta,
         max_ratio: Some(args.max_ratio),
         engine: args.engine.clone(),
         format: args.format,
