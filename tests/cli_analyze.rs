@@ -3,96 +3,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use dg_adapters::conformance::engine::{edit, noise};
 use serde_json::Value;
+use support::{write, Env};
 
-/// A work directory with a local store.
-struct Env {
-    dir: tempfile::TempDir,
+mod support;
+
+/// `dg analyze --json`: the deltaspace records by name, and the summary.
+fn analyze(env: &Env, args: &[&str]) -> (BTreeMap<String, Value>, Value) {
+    let mut all = vec!["analyze"];
+    all.extend_from_slice(args);
+    let records = env.json(&all);
+    let (summary, spaces) = records.split_last().unwrap();
+    assert_eq!(summary["type"], "summary", "{records:?}");
+    let spaces = spaces
+        .iter()
+        .map(|r| {
+            assert_eq!(r["type"], "deltaspace", "{r}");
+            (r["deltaspace"].as_str().unwrap().to_string(), r.clone())
+        })
+        .collect();
+    (spaces, summary.clone())
 }
 
-impl Env {
-    fn new() -> Self {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        env.ok(&["mb", "s3://rel"]);
-        env
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn dg(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.args(args)
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("file://{}", self.path("store").display()),
-            )
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dg(args);
-        assert!(
-            out.status.success(),
-            "dg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = args.to_vec();
-        all.push("--json");
-        self.ok(&all)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    /// `dg analyze --json`: the deltaspace records by name, and the summary.
-    fn analyze(&self, args: &[&str]) -> (BTreeMap<String, Value>, Value) {
-        let mut all = vec!["analyze"];
-        all.extend_from_slice(args);
-        let records = self.json(&all);
-        let (summary, spaces) = records.split_last().unwrap();
-        assert_eq!(summary["type"], "summary", "{records:?}");
-        let spaces = spaces
-            .iter()
-            .map(|r| {
-                assert_eq!(r["type"], "deltaspace", "{r}");
-                (r["deltaspace"].as_str().unwrap().to_string(), r.clone())
-            })
-            .collect();
-        (spaces, summary.clone())
-    }
-
-    /// What `dg ls --summarize` says is stored under a prefix, references included.
-    fn stored(&self, url: &str) -> u64 {
-        let records = self.json(&["ls", "-r", "--summarize", url]);
-        let summary = records.last().unwrap();
-        assert_eq!(summary["type"], "summary", "{records:?}");
-        summary["stored_size"].as_u64().unwrap()
-    }
-}
-
-fn write(path: &Path, data: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
+/// What `dg ls --summarize` says is stored under a prefix, references included.
+fn stored(env: &Env, url: &str) -> u64 {
+    let records = env.json(&["ls", "-r", "--summarize", url]);
+    let summary = records.last().unwrap();
+    assert_eq!(summary["type"], "summary", "{records:?}");
+    summary["stored_size"].as_u64().unwrap()
 }
 
 /// Eight releases that drift apart (each a few edits from the one before), notes that are not
@@ -122,12 +63,12 @@ fn u(v: &Value, field: &str) -> u64 {
 
 #[test]
 fn the_estimate_matches_what_an_upload_stores() {
-    let env = Env::new();
+    let env = Env::local(&["rel"]);
     let src = env.path("src");
     releases(&src);
 
     // every file encoded: the estimate is what dg stores, to the byte
-    let (spaces, summary) = env.analyze(&["src", "--all"]);
+    let (spaces, summary) = analyze(&env, &["src", "--all"]);
     assert_eq!(
         spaces.keys().collect::<Vec<_>>(),
         ["", "app/", "docs/"],
@@ -146,20 +87,20 @@ fn the_estimate_matches_what_an_upload_stores() {
     env.ok(&["cp", "-r", "src", "s3://rel/all/"]);
     assert_eq!(
         u(&summary, "estimated_stored_size"),
-        env.stored("s3://rel/all/")
+        stored(&env, "s3://rel/all/")
     );
     assert_eq!(
         u(app, "estimated_stored_size"),
-        env.stored("s3://rel/all/app/")
+        stored(&env, "s3://rel/all/app/")
     );
 
     // three samples: extrapolated, close to the real figure
-    let (spaces, summary) = env.analyze(&["src", "--samples", "3"]);
+    let (spaces, summary) = analyze(&env, &["src", "--samples", "3"]);
     let app = &spaces["app/"];
     assert_eq!(u(app, "sampled"), 3);
     assert_eq!(app["exact"], false);
     assert_eq!(summary["exact"], false);
-    let actual = env.stored("s3://rel/all/app/") as f64;
+    let actual = stored(&env, "s3://rel/all/app/") as f64;
     let estimate = u(app, "estimated_stored_size") as f64;
     eprintln!("app/: estimated {estimate} bytes stored, actual {actual}");
     assert!(
@@ -175,7 +116,7 @@ fn the_estimate_matches_what_an_upload_stores() {
     }
 
     // filters, and bad arguments
-    let (spaces, _) = env.analyze(&["src", "--exclude", "docs/*", "--all"]);
+    let (spaces, _) = analyze(&env, &["src", "--exclude", "docs/*", "--all"]);
     assert!(!spaces.contains_key("docs/"), "{spaces:?}");
     let out = env.dg(&["analyze", "no-such-dir"]);
     assert_eq!(out.status.code(), Some(2));
@@ -183,7 +124,7 @@ fn the_estimate_matches_what_an_upload_stores() {
 
 #[test]
 fn a_plain_prefix_is_analysed_like_the_same_directory() {
-    let env = Env::new();
+    let env = Env::local(&["rel"]);
     let src = env.path("src");
     releases(&src);
     // a plain prefix: files written straight into the store, without dg metadata
@@ -196,8 +137,8 @@ fn a_plain_prefix_is_analysed_like_the_same_directory() {
         }
     }
     std::fs::copy(src.join("README"), plain.join("README")).unwrap();
-    let (from_dir, dir_summary) = env.analyze(&["src", "--all"]);
-    let (from_prefix, prefix_summary) = env.analyze(&["s3://rel/plain/", "--all"]);
+    let (from_dir, dir_summary) = analyze(&env, &["src", "--all"]);
+    let (from_prefix, prefix_summary) = analyze(&env, &["s3://rel/plain/", "--all"]);
     assert_eq!(
         from_dir.keys().collect::<Vec<_>>(),
         from_prefix.keys().collect::<Vec<_>>()
@@ -217,8 +158,8 @@ fn corpus_estimate_against_the_real_upload() {
         return;
     };
     let corpus = corpus.to_str().unwrap().to_string();
-    let env = Env::new();
-    let (spaces, summary) = env.analyze(&[&corpus, "--exclude", "scipy/*"]);
+    let env = Env::local(&["rel"]);
+    let (spaces, summary) = analyze(&env, &[&corpus, "--exclude", "scipy/*"]);
     env.ok(&[
         "cp",
         "-r",
@@ -228,7 +169,7 @@ fn corpus_estimate_against_the_real_upload() {
         "scipy/*",
     ]);
     for (name, space) in &spaces {
-        let actual = env.stored(&format!("s3://rel/corpus/{name}"));
+        let actual = stored(&env, &format!("s3://rel/corpus/{name}"));
         let estimate = u(space, "estimated_stored_size");
         eprintln!(
             "{name}: {} files, {} bytes, estimated {estimate} stored, actual {actual} ({:+.1}%)",
@@ -247,7 +188,7 @@ fn corpus_estimate_against_the_real_upload() {
     }
     assert_eq!(spaces["botocore/"]["exact"], false);
     assert_eq!(spaces["pip/"]["exact"], true);
-    let actual = env.stored("s3://rel/corpus/");
+    let actual = stored(&env, "s3://rel/corpus/");
     eprintln!(
         "total: estimated {} stored, actual {actual}",
         u(&summary, "estimated_stored_size")

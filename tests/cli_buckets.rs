@@ -4,66 +4,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-struct Env {
-    dir: tempfile::TempDir,
+use support::Env;
+
+mod support;
+
+/// Writes `data` to NAME in the work directory; returns its path.
+fn put_file(env: &Env, name: &str, data: &[u8]) -> String {
+    let path = env.path(name);
+    std::fs::write(&path, data).unwrap();
+    path.display().to_string()
 }
 
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn dg(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.args(args)
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("file://{}", self.store().display()),
-            )
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
-        cmd.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dg(args);
-        assert!(
-            out.status.success(),
-            "dg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, data).unwrap();
-        path.display().to_string()
-    }
-
-    fn stored(&self, bucket_and_key: &str) -> u64 {
-        std::fs::metadata(self.store().join(bucket_and_key))
-            .unwrap_or_else(|e| panic!("{bucket_and_key}: {e}"))
-            .len()
-    }
+/// The size of an object as the local store holds it.
+fn stored(env: &Env, bucket_and_key: &str) -> u64 {
+    std::fs::metadata(env.store.root().unwrap().join(bucket_and_key))
+        .unwrap_or_else(|e| panic!("{bucket_and_key}: {e}"))
+        .len()
 }
 
 /// A day of a text dump: `rows` lines, row `changed` different.
@@ -99,19 +57,19 @@ fn same_file(a: &Path, b: &Path) {
 
 #[test]
 fn bucket_format_decides_new_deltaspaces_and_is_shown() {
-    let env = Env::new();
+    let env = Env::local(&[]);
     env.ok(&["mb", "s3://shared", "--format", "compat"]);
     let shown = env.ok(&["settings", "s3://shared"]);
     assert!(shown.contains("format: compat"), "{shown}");
 
     let day1 = gzip(&dump(20_000, 5));
     let day2 = gzip(&dump(20_000, 9_000));
-    let a = env.write("day1.sql.gz", &day1);
-    let b = env.write("day2.sql.gz", &day2);
+    let a = put_file(&env, "day1.sql.gz", &day1);
+    let b = put_file(&env, "day2.sql.gz", &day2);
     env.ok(&["cp", &a, "s3://shared/old/"]);
     env.ok(&["cp", &b, "s3://shared/old/"]);
     // compat: the reference is the first file as it is (what Python deltaglider reads)
-    assert_eq!(env.stored("shared/old/reference.bin"), day1.len() as u64);
+    assert_eq!(stored(&env, "shared/old/reference.bin"), day1.len() as u64);
 
     let json = env.ok(&["settings", "s3://shared", "--format", "native", "--json"]);
     let record: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
@@ -119,7 +77,7 @@ fn bucket_format_decides_new_deltaspaces_and_is_shown() {
     env.ok(&["cp", &a, "s3://shared/new/"]);
     env.ok(&["cp", &b, "s3://shared/new/"]);
     // native: the reference is the plaintext, compressed harder than gzip -6
-    let native_ref = env.stored("shared/new/reference.bin");
+    let native_ref = stored(&env, "shared/new/reference.bin");
     assert!(
         native_ref < day1.len() as u64,
         "native reference {native_ref} vs gzip {}",
@@ -127,9 +85,9 @@ fn bucket_format_decides_new_deltaspaces_and_is_shown() {
     );
     // the old deltaspace kept its format: a third file there is still a compat delta
     let day3 = gzip(&dump(20_000, 12_000));
-    let c = env.write("day3.sql.gz", &day3);
+    let c = put_file(&env, "day3.sql.gz", &day3);
     env.ok(&["cp", &c, "s3://shared/old/"]);
-    assert_eq!(env.stored("shared/old/reference.bin"), day1.len() as u64);
+    assert_eq!(stored(&env, "shared/old/reference.bin"), day1.len() as u64);
 
     for (prefix, name, local) in [
         ("old", "day1.sql.gz", &a),
@@ -155,7 +113,7 @@ fn bucket_format_decides_new_deltaspaces_and_is_shown() {
 
 #[test]
 fn gzip_that_cannot_be_seen_through_falls_back_and_says_so_under_debug() {
-    let env = Env::new();
+    let env = Env::local(&[]);
     env.ok(&["mb", "s3://dumps"]);
     // a gzip header, then bytes that are not a valid deflate stream
     let mut broken = gzip(b"header only")[..10].to_vec();
@@ -168,8 +126,8 @@ fn gzip_that_cannot_be_seen_through_falls_back_and_says_so_under_debug() {
     }));
     let mut later = broken.clone();
     later[50_000] ^= 0xff;
-    let a = env.write("a.gz", &broken);
-    let b = env.write("b.gz", &later);
+    let a = put_file(&env, "a.gz", &broken);
+    let b = put_file(&env, "b.gz", &later);
     env.ok(&["cp", &a, "s3://dumps/x/"]);
     let out = env.dg(&["--debug", "cp", &b, "s3://dumps/x/"]);
     let log = String::from_utf8_lossy(&out.stderr);
@@ -184,7 +142,7 @@ fn gzip_that_cannot_be_seen_through_falls_back_and_says_so_under_debug() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("fallback"));
     // and the delta is small: the fallback deltas the bytes as they are
-    assert!(env.stored("dumps/x/b.gz.delta") < 2_000);
+    assert!(stored(&env, "dumps/x/b.gz.delta") < 2_000);
     for (key, local) in [("x/a.gz", &a), ("x/b.gz", &b)] {
         let back = env.path(&format!("back-{}", key.replace('/', "-")));
         env.ok(&["cp", &format!("s3://dumps/{key}"), back.to_str().unwrap()]);
@@ -194,9 +152,9 @@ fn gzip_that_cannot_be_seen_through_falls_back_and_says_so_under_debug() {
 
 #[test]
 fn rb_removes_a_bucket_with_only_housekeeping_and_refuses_one_with_files() {
-    let env = Env::new();
+    let env = Env::local(&[]);
     env.ok(&["mb", "s3://scratch", "--format", "native"]);
-    let f = env.write("f.bin", &dump(1_000, 1));
+    let f = put_file(&env, "f.bin", &dump(1_000, 1));
     env.ok(&["cp", &f, "s3://scratch/app/"]);
     env.ok(&["stats", "s3://scratch"]);
     let out = env.dg(&["rb", "s3://scratch"]);
@@ -206,11 +164,16 @@ fn rb_removes_a_bucket_with_only_housekeeping_and_refuses_one_with_files() {
         err.contains("not empty") && err.contains("dg rm -r"),
         "{err}"
     );
-    assert!(env.store().join("scratch/app").exists());
+    assert!(env.store.root().unwrap().join("scratch/app").exists());
 
     env.ok(&["rm", "-r", "s3://scratch/"]);
     // settings and cached stats are left: they are dg's own, so rb deletes them
-    assert!(env.store().join("scratch/.deltaglider").exists());
+    assert!(env
+        .store
+        .root()
+        .unwrap()
+        .join("scratch/.deltaglider")
+        .exists());
     env.ok(&["rb", "s3://scratch"]);
-    assert!(!env.store().join("scratch").exists());
+    assert!(!env.store.root().unwrap().join("scratch").exists());
 }

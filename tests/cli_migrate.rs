@@ -5,171 +5,46 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::storage::S3Storage;
-use dg_adapters::testing::{S3TestServer, ACCESS_KEY, SECRET_KEY};
-use dg_ports::{BytesBlob, Location, ObjectStorage, PutOptions};
+use dg_ports::{BytesBlob, Location, PutOptions};
 use serde_json::Value;
+use support::{summary, tree, write, Env};
 
-/// A work directory and a store: a local directory, or an in-process S3 server.
-struct Env {
-    // the server stops before its runtime
-    server: Option<S3TestServer>,
-    runtime: Option<tokio::runtime::Runtime>,
-    dir: tempfile::TempDir,
-    endpoint: String,
+mod support;
+
+/// The directory of a bucket in the local store.
+fn bucket_dir(env: &Env, bucket: &str) -> PathBuf {
+    env.store.root().unwrap().join(bucket)
 }
 
-impl Env {
-    fn local() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = format!("file://{}", dir.path().join("store").display());
-        let env = Env {
-            server: None,
-            runtime: None,
-            dir,
-            endpoint,
-        };
-        env.ok(&["mb", "s3://old"]);
-        env.ok(&["mb", "s3://new"]);
-        env
-    }
-
-    fn s3() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let server = runtime.block_on(S3TestServer::start());
-        let endpoint = server.endpoint();
-        let env = Env {
-            server: Some(server),
-            runtime: Some(runtime),
-            dir: tempfile::tempdir().unwrap(),
-            endpoint,
-        };
-        env.ok(&["mb", "s3://old"]);
-        env.ok(&["mb", "s3://new"]);
-        env
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    /// The directory of a bucket in the local store.
-    fn bucket_dir(&self, bucket: &str) -> PathBuf {
-        self.path("store").join(bucket)
-    }
-
-    /// Writes a plain object (no dg metadata), as another tool would have stored it.
-    fn put_plain(&self, bucket: &str, key: &str, data: &[u8]) {
-        match (&self.server, &self.runtime) {
-            (Some(server), Some(rt)) => {
-                let s3 = S3Storage::new(server.config()).unwrap();
-                rt.block_on(s3.put(
-                    &Location::new(bucket, key),
-                    BytesBlob::shared(data.to_vec()),
-                    PutOptions::default(),
-                ))
-                .unwrap();
-            }
-            _ => write(&self.bucket_dir(bucket).join(key), data),
-        }
-    }
-
-    /// The environment of a dg run against this store.
-    fn configure(&self, cmd: &mut Command) {
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
-        if self.server.is_some() {
-            cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-                .env("AWS_REGION", "us-east-1");
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        self.configure(&mut cmd);
-        cmd.args(args);
-        cmd
-    }
-
-    fn dg(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dg(args);
-        assert!(
-            out.status.success(),
-            "dg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs with `--json` and parses every line.
-    fn json(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = args.to_vec();
-        all.push("--json");
-        self.ok(&all)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    /// Files under an s3:// prefix as `dg ls -r` shows them: key → original size.
-    fn listed(&self, url: &str) -> BTreeMap<String, u64> {
-        self.json(&["ls", "-r", url])
-            .iter()
-            .filter(|r| r["type"] == "file")
-            .map(|r| {
-                (
-                    r["key"].as_str().unwrap().to_string(),
-                    r["size"].as_u64().unwrap(),
-                )
-            })
-            .collect()
-    }
+/// Writes a plain object (no dg metadata), as another tool would have stored it.
+fn put_plain(env: &Env, bucket: &str, key: &str, data: &[u8]) {
+    let raw = env.store.raw();
+    env.store
+        .block_on(raw.put(
+            &Location::new(bucket, key),
+            BytesBlob::shared(data.to_vec()),
+            PutOptions::default(),
+        ))
+        .unwrap();
 }
 
-fn write(path: &Path, data: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
-}
-
-/// The summary record, checked to be the last line.
-fn summary(records: &[Value]) -> &Value {
-    let last = records.last().unwrap();
-    assert_eq!(last["action"], "summary", "{records:?}");
-    last
-}
-
-/// Every file below `dir`, by `/`-separated relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+/// Files under an s3:// prefix as `dg ls -r` shows them: key → original size.
+fn listed(env: &Env, url: &str) -> BTreeMap<String, u64> {
+    env.json(&["ls", "-r", url])
+        .iter()
+        .filter(|r| r["type"] == "file")
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["size"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A plain prefix: `per_space` similar releases in each of two directories (deltas), text files
@@ -194,7 +69,7 @@ fn plain_source(per_space: usize, size: usize) -> BTreeMap<String, Vec<u8>> {
 
 fn put_source(env: &Env, prefix: &str, files: &BTreeMap<String, Vec<u8>>) {
     for (relative, data) in files {
-        env.put_plain("old", &format!("{prefix}{relative}"), data);
+        put_plain(env, "old", &format!("{prefix}{relative}"), data);
     }
 }
 
@@ -216,7 +91,7 @@ fn assert_restores(env: &Env, url: &str, expected: &BTreeMap<String, Vec<u8>>) {
 /// The objects in a local store's bucket, by key; checks that no file is stored twice (whole
 /// and as a delta) and that each deltaspace has at most one reference.
 fn assert_no_duplicates(env: &Env, bucket: &str) -> BTreeSet<String> {
-    let keys: BTreeSet<String> = tree(&env.bucket_dir(bucket))
+    let keys: BTreeSet<String> = tree(&bucket_dir(env, bucket))
         .into_keys()
         .filter(|k| !k.starts_with(".deltaglider/"))
         .collect();
@@ -233,7 +108,7 @@ fn assert_no_duplicates(env: &Env, bucket: &str) -> BTreeSet<String> {
 
 #[test]
 fn a_migration_killed_half_way_finishes_on_the_next_run_without_duplicates_or_losses() {
-    let env = Env::local();
+    let env = Env::local(&["old", "new"]);
     let files = plain_source(25, 200_000);
     put_source(&env, "data/", &files);
     // a run that stores files one at a time, killed once some are stored
@@ -244,7 +119,7 @@ fn a_migration_killed_half_way_finishes_on_the_next_run_without_duplicates_or_lo
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stored = env.bucket_dir("new").join("data");
+    let stored = bucket_dir(&env, "new").join("data");
     let started = Instant::now();
     loop {
         let n = if stored.is_dir() {
@@ -266,7 +141,7 @@ fn a_migration_killed_half_way_finishes_on_the_next_run_without_duplicates_or_lo
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed: {status:?}");
 
-    let before = env.listed("s3://new/data/");
+    let before = listed(&env, "s3://new/data/");
     assert!(
         !before.is_empty() && before.len() < files.len(),
         "{before:?}"
@@ -295,7 +170,7 @@ fn a_migration_killed_half_way_finishes_on_the_next_run_without_duplicates_or_lo
         );
     }
 
-    let after = env.listed("s3://new/data/");
+    let after = listed(&env, "s3://new/data/");
     let expected: BTreeMap<String, u64> = files
         .iter()
         .map(|(k, v)| (format!("data/{k}"), v.len() as u64))
@@ -325,7 +200,7 @@ fn a_migration_killed_half_way_finishes_on_the_next_run_without_duplicates_or_lo
 
 #[test]
 fn dry_run_filters_and_prefixes() {
-    let env = Env::local();
+    let env = Env::local(&["old", "new"]);
     let files = plain_source(3, 50_000);
     put_source(&env, "a/b/data/", &files);
 
@@ -342,7 +217,7 @@ fn dry_run_filters_and_prefixes() {
             ),
             "{text}"
         );
-        assert!(env.listed("s3://new/").is_empty());
+        assert!(listed(&env, "s3://new/").is_empty());
     }
 
     // --exclude, and the prefix's last part kept under the destination
@@ -354,12 +229,9 @@ fn dry_run_filters_and_prefixes() {
         "docs/*",
     ]);
     assert_eq!(summary(&records)["transferred"], 6);
-    let listed = env.listed("s3://new/");
-    assert_eq!(listed.len(), 6);
-    assert!(
-        listed.keys().all(|k| k.starts_with("x/data/")),
-        "{listed:?}"
-    );
+    let moved = listed(&env, "s3://new/");
+    assert_eq!(moved.len(), 6);
+    assert!(moved.keys().all(|k| k.starts_with("x/data/")), "{moved:?}");
 
     // --no-preserve-prefix: straight into the destination prefix
     let records = env.json(&[
@@ -373,7 +245,7 @@ fn dry_run_filters_and_prefixes() {
     assert!(uploads.iter().all(|r| r["ok"] == true
         && r["original_size"].as_u64().is_some()
         && r["stored_as"].as_str().is_some()));
-    let flat = env.listed("s3://new/flat/");
+    let flat = listed(&env, "s3://new/flat/");
     assert!(flat.contains_key("flat/app/release-1.00.zip"), "{flat:?}");
     assert!(flat.contains_key("flat/docs/note-0.txt"), "{flat:?}");
     assert_restores(&env, "s3://new/flat/", &files);
@@ -386,7 +258,7 @@ fn dry_run_filters_and_prefixes() {
 
 #[test]
 fn migrates_plain_objects_over_s3_and_a_local_directory() {
-    let env = Env::s3();
+    let env = Env::s3(&["old", "new"]);
     let files = plain_source(4, 80_000);
     put_source(&env, "releases/", &files);
     let records = env.json(&[
@@ -453,7 +325,7 @@ fn asks_on_a_terminal_after_showing_the_counts() {
         eprintln!("`script` (util-linux) is missing: skipping the terminal test");
         return;
     }
-    let env = Env::local();
+    let env = Env::local(&["old", "new"]);
     let files = plain_source(2, 20_000);
     put_source(&env, "data/", &files);
     let (ok, text) = on_a_terminal(&env, "migrate s3://old/data/ s3://new/", "n\n");
@@ -461,11 +333,11 @@ fn asks_on_a_terminal_after_showing_the_counts() {
     assert!(text.contains("migrate: 7 files ("), "{text}");
     assert!(text.contains("Proceed? [y/N]"), "{text}");
     assert!(text.contains("cancelled"), "{text}");
-    assert!(env.listed("s3://new/").is_empty());
+    assert!(listed(&env, "s3://new/").is_empty());
 
     let (ok, text) = on_a_terminal(&env, "migrate s3://old/data/ s3://new/", "y\n");
     assert!(ok, "{text}");
-    assert_eq!(env.listed("s3://new/data/").len(), 7);
+    assert_eq!(listed(&env, "s3://new/data/").len(), 7);
     // -y does not ask
     let (ok, text) = on_a_terminal(&env, "migrate -y s3://old/data/ s3://new/", "");
     assert!(ok && !text.contains("Proceed?"), "{text}");
@@ -473,7 +345,7 @@ fn asks_on_a_terminal_after_showing_the_counts() {
 
 #[test]
 fn new_commands_have_help_with_examples() {
-    let env = Env::local();
+    let env = Env::local(&["old", "new"]);
     for command in ["migrate", "analyze"] {
         let text = env.ok(&[command, "--help"]);
         assert!(text.contains("Examples:"), "{command}: {text}");

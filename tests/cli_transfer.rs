@@ -2,138 +2,30 @@
 //! on a local directory store and on an S3 server over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::testing::{S3TestServer, ACCESS_KEY, SECRET_KEY};
 use serde_json::Value;
+use support::{parse_lines, summary, tree, write, Env};
 
-/// A work directory and a store: a local directory, or an in-process S3 server.
-struct Env {
-    // the server stops before its runtime
-    server: Option<S3TestServer>,
-    _runtime: Option<tokio::runtime::Runtime>,
-    dir: tempfile::TempDir,
-    endpoint: String,
-}
+mod support;
 
-impl Env {
-    fn local() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = format!("file://{}", dir.path().join("store").display());
-        let env = Env {
-            server: None,
-            _runtime: None,
-            dir,
-            endpoint,
-        };
-        env.ok(&["mb", "s3://releases"]);
-        env
-    }
-
-    fn s3() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let server = runtime.block_on(S3TestServer::start());
-        let endpoint = server.endpoint();
-        let env = Env {
-            server: Some(server),
-            _runtime: Some(runtime),
-            dir: tempfile::tempdir().unwrap(),
-            endpoint,
-        };
-        env.ok(&["mb", "s3://releases"]);
-        env
-    }
-
-    /// Every object key in the bucket `releases`, as the store holds them (references too).
-    fn raw_keys(&self) -> Vec<String> {
-        use dg_ports::ObjectStorageExt;
-        let listing = match (&self.server, &self._runtime) {
-            (Some(server), Some(runtime)) => {
-                let s3 = dg_adapters::storage::S3Storage::new(server.config()).unwrap();
-                runtime.block_on(s3.list_all("releases", ""))
-            }
-            _ => {
-                let root = self.endpoint.trim_start_matches("file://");
-                let local = dg_adapters::LocalStorage::new(root).unwrap();
-                tokio::runtime::Runtime::new()
-                    .unwrap()
-                    .block_on(local.list_all("releases", ""))
-            }
-        };
-        listing
-            .unwrap()
-            .into_iter()
-            .map(|o| o.location.key)
-            .collect()
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn dg(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
-        if self.server.is_some() {
-            cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-                .env("AWS_REGION", "us-east-1");
-        }
-        cmd.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dg(args);
-        assert!(
-            out.status.success(),
-            "dg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs with `--json` and parses every line.
-    fn json(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = args.to_vec();
-        all.push("--json");
-        parse_lines(&self.ok(&all))
-    }
-}
-
-fn parse_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+/// Every object key in the bucket `releases`, as the store holds them (references too).
+fn raw_keys(env: &Env) -> Vec<String> {
+    use dg_ports::ObjectStorageExt;
+    let raw = env.store.raw();
+    env.store
+        .block_on(raw.list_all("releases", ""))
+        .unwrap()
+        .into_iter()
+        .map(|o| o.location.key)
         .collect()
-}
-
-/// The summary record, checked to be the last line.
-fn summary(records: &[Value]) -> &Value {
-    let last = records.last().unwrap();
-    assert_eq!(last["action"], "summary", "{records:?}");
-    last
 }
 
 /// Per-file records of one action.
 fn of<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["action"] == action).collect()
-}
-
-fn write(path: &Path, data: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
 }
 
 /// Sets a file's modification time `secs` seconds in the past.
@@ -145,24 +37,6 @@ fn age(path: &Path, secs: u64) {
         .unwrap()
         .set_modified(t)
         .unwrap();
-}
-
-/// Every file below `dir`, by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// Three similar releases in each of two deltaspaces, small text files, a nested directory.
@@ -257,7 +131,7 @@ fn cp_round_trip(env: &Env) {
 
 #[test]
 fn cp_recursive_round_trip_on_a_local_store() {
-    let env = Env::local();
+    let env = Env::local(&["releases"]);
     cp_round_trip(&env);
     // no progress bar or log noise when stderr is not a terminal
     let again = env.dg(&["cp", "-r", "src", "s3://releases/again/", "-q"]);
@@ -270,17 +144,17 @@ fn cp_recursive_round_trip_on_a_local_store() {
 
 #[test]
 fn cp_recursive_round_trip_over_s3() {
-    cp_round_trip(&Env::s3());
+    cp_round_trip(&Env::s3(&["releases"]));
 }
 
 #[test]
 fn exclude_and_include_apply_in_order_and_the_last_match_wins_on_a_local_store() {
-    filters(&Env::local());
+    filters(&Env::local(&["releases"]));
 }
 
 #[test]
 fn exclude_and_include_apply_in_order_and_the_last_match_wins_over_s3() {
-    filters(&Env::s3());
+    filters(&Env::s3(&["releases"]));
 }
 
 fn filters(env: &Env) {
@@ -365,18 +239,18 @@ fn filters(env: &Env) {
 
 #[test]
 fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too_on_a_local_store() {
-    rm_recursive(&Env::local());
+    rm_recursive(&Env::local(&["releases"]));
 }
 
 #[test]
 fn rm_recursive_dry_run_leaves_everything_then_deletes_references_too_over_s3() {
-    rm_recursive(&Env::s3());
+    rm_recursive(&Env::s3(&["releases"]));
 }
 
 fn rm_recursive(env: &Env) {
     sample_tree(&env.path("src"));
     env.ok(&["cp", "-r", "src", "s3://releases/t/"]);
-    let before = env.raw_keys();
+    let before = raw_keys(env);
     for flag in ["--dryrun", "--dry-run"] {
         let out = env.ok(&["rm", "-r", "s3://releases/t/", flag]);
         assert_eq!(
@@ -386,7 +260,7 @@ fn rm_recursive(env: &Env) {
             14,
             "{out}"
         );
-        assert_eq!(env.raw_keys(), before, "a dry run changes nothing");
+        assert_eq!(raw_keys(env), before, "a dry run changes nothing");
     }
     let planned = env.json(&["rm", "-r", "s3://releases/t/", "--dryrun"]);
     assert_eq!(summary(&planned)["deleted"], 14);
@@ -403,7 +277,7 @@ fn rm_recursive(env: &Env) {
         "docs/*",
     ]);
     assert_eq!(summary(&records)["deleted"], 5);
-    let keys = env.raw_keys();
+    let keys = raw_keys(env);
     assert!(!keys.iter().any(|k| k.starts_with("t/docs/")), "{keys:?}");
     assert!(keys.iter().any(|k| k == "t/app/reference.bin"), "{keys:?}");
 
@@ -412,8 +286,7 @@ fn rm_recursive(env: &Env) {
         out.contains("reference.bin"),
         "the last delta takes its reference: {out}"
     );
-    let left: Vec<_> = env
-        .raw_keys()
+    let left: Vec<_> = raw_keys(env)
         .into_iter()
         .filter(|k| k.starts_with("t/"))
         .collect();
@@ -499,19 +372,19 @@ fn sync_with_delete(env: &Env) {
 
 #[test]
 fn sync_delete_on_a_local_store() {
-    sync_with_delete(&Env::local());
+    sync_with_delete(&Env::local(&["releases"]));
 }
 
 #[test]
 fn sync_delete_over_s3() {
-    sync_with_delete(&Env::s3());
+    sync_with_delete(&Env::s3(&["releases"]));
 }
 
 /// The acceptance run: 1,000 small files plus larger similar files (and part of the corpus when
 /// DG_CORPUS is set), synced; 3 files changed; the second sync transfers exactly those 3.
 #[test]
 fn second_sync_of_a_thousand_files_transfers_exactly_the_three_changed() {
-    let env = Env::local();
+    let env = Env::local(&["releases"]);
     let src = env.path("big");
     for i in 0..1000 {
         write(
@@ -578,7 +451,7 @@ fn second_sync_of_a_thousand_files_transfers_exactly_the_three_changed() {
 
 #[test]
 fn failed_files_are_named_the_rest_goes_on_and_usage_errors_exit_2() {
-    let env = Env::local();
+    let env = Env::local(&["releases"]);
     sample_tree(&env.path("src"));
     // `reference.bin` is a reserved name: that one file fails
     write(&env.path("src/app/reference.bin"), b"not allowed");
@@ -624,12 +497,12 @@ fn failed_files_are_named_the_rest_goes_on_and_usage_errors_exit_2() {
 
 #[test]
 fn ls_and_single_file_commands_speak_json_on_a_local_store() {
-    single_file_commands_speak_json(&Env::local());
+    single_file_commands_speak_json(&Env::local(&["releases"]));
 }
 
 #[test]
 fn ls_and_single_file_commands_speak_json_over_s3() {
-    single_file_commands_speak_json(&Env::s3());
+    single_file_commands_speak_json(&Env::s3(&["releases"]));
 }
 
 fn single_file_commands_speak_json(env: &Env) {
@@ -662,8 +535,8 @@ fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
     use dg_adapters::LocalStorage;
     use dg_ports::{BytesBlob, Location, ObjectStorage, PutOptions};
 
-    let env = Env::local();
-    let root = PathBuf::from(env.endpoint.trim_start_matches("file://"));
+    let env = Env::local(&["releases"]);
+    let root = env.store.root().unwrap().to_path_buf();
     let store = LocalStorage::new(root.clone()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // what Python deltaglider's rehydration leaves behind
@@ -763,12 +636,12 @@ fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
 
 #[test]
 fn stats_modes_and_the_cache_on_a_local_store() {
-    stats_modes_and_the_cache(&Env::local());
+    stats_modes_and_the_cache(&Env::local(&["releases"]));
 }
 
 #[test]
 fn stats_modes_and_the_cache_over_s3() {
-    stats_modes_and_the_cache(&Env::s3());
+    stats_modes_and_the_cache(&Env::s3(&["releases"]));
 }
 
 fn stats_modes_and_the_cache(env: &Env) {
@@ -858,26 +731,24 @@ fn bucket_and_housekeeping_commands(env: &Env) {
 
 #[test]
 fn bucket_and_housekeeping_commands_on_a_local_store() {
-    bucket_and_housekeeping_commands(&Env::local());
+    bucket_and_housekeeping_commands(&Env::local(&["releases"]));
 }
 
 #[test]
 fn bucket_and_housekeeping_commands_over_s3() {
-    bucket_and_housekeeping_commands(&Env::s3());
+    bucket_and_housekeeping_commands(&Env::s3(&["releases"]));
 }
 
 #[test]
 fn a_reader_that_goes_away_ends_dg_quietly() {
-    let env = Env::local();
+    let env = Env::local(&["releases"]);
     for i in 0..50 {
         write(&env.path(&format!("many/f{i:02}.txt")), b"x");
     }
     env.ok(&["cp", "-r", "many", "s3://releases/many/", "-q"]);
     // `dg ls | head -0`: the reader closes the pipe before dg writes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dg"))
-        .args(["ls", "s3://releases/many/"])
-        .env("AWS_ENDPOINT_URL", &env.endpoint)
-        .env("HOME", env.dir.path())
+    let mut child = env
+        .command(&["ls", "s3://releases/many/"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

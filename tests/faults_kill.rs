@@ -10,74 +10,49 @@ use std::time::Instant;
 
 use dg::{Client, ListObjects};
 use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::testing::{S3TestServer, ACCESS_KEY, SECRET_KEY};
+use dg_adapters::testing::{ACCESS_KEY, SECRET_KEY};
+use support::Store;
+
+mod support;
 
 /// Kills per store.
 const KILLS: usize = 20;
 
 /// A store the `dg` binary and the in-test client both reach.
-struct Store {
-    // the server stops before its runtime
-    server: Option<S3TestServer>,
-    runtime: tokio::runtime::Runtime,
-    endpoint: String,
+struct Target {
     client: Client,
+    store: Store,
 }
 
-impl Store {
+impl Target {
     fn local(dir: &Path) -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
         let root = dir.join("store");
-        let client = Client::builder().local_dir(&root).build().unwrap();
-        Store {
-            server: None,
-            runtime,
-            endpoint: format!("file://{}", root.display()),
-            client,
+        Target {
+            client: Client::builder().local_dir(&root).build().unwrap(),
+            store: Store::local(&root),
         }
     }
 
     fn s3() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let server = runtime.block_on(S3TestServer::start());
-        let endpoint = server.endpoint();
+        let store = Store::s3();
         let client = Client::builder()
-            .endpoint(&endpoint)
+            .endpoint(store.endpoint())
             .region("us-east-1")
             .credentials(ACCESS_KEY, SECRET_KEY, None)
             .build()
             .unwrap();
-        Store {
-            server: Some(server),
-            runtime,
-            endpoint,
-            client,
-        }
+        Target { client, store }
     }
 
     /// `dg ARGS`, ready to spawn, with everything it writes locally inside `work`.
     fn dg(&self, work: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
-        }
         let tmp = work.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
-        cmd.args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("HOME", work)
-            .env("TMPDIR", &tmp)
+        let mut cmd = self.store.command(work, args);
+        cmd.env("TMPDIR", &tmp)
             .env("DG_TMPDIR", &tmp)
-            .current_dir(work)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if self.server.is_some() {
-            cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-                .env("AWS_REGION", "us-east-1");
-        }
         cmd
     }
 
@@ -92,7 +67,7 @@ impl Store {
 
     /// Every object listed under `prefix`, rebuilt, by file name.
     fn listed(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-        self.runtime.block_on(async {
+        self.store.block_on(async {
             let mut all = BTreeMap::new();
             let mut request = ListObjects::new("releases").prefix(prefix);
             loop {
@@ -149,8 +124,8 @@ impl Points {
     }
 }
 
-fn kill_and_rerun(store: &Store, work: &Path) {
-    store.runtime.block_on(async {
+fn kill_and_rerun(store: &Target, work: &Path) {
+    store.store.block_on(async {
         store.client.create_bucket("releases").await.unwrap();
     });
     let src = work.join("src");
@@ -208,13 +183,13 @@ fn kill_and_rerun(store: &Store, work: &Path) {
 #[test]
 fn sigkill_during_upload_to_a_local_store() {
     let work = tempfile::tempdir().unwrap();
-    let store = Store::local(work.path());
+    let store = Target::local(work.path());
     kill_and_rerun(&store, work.path());
 }
 
 #[test]
 fn sigkill_during_upload_over_s3() {
     let work = tempfile::tempdir().unwrap();
-    let store = Store::s3();
+    let store = Target::s3();
     kill_and_rerun(&store, work.path());
 }

@@ -4,75 +4,47 @@
 //! with retries turned off the same store fails files with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::Instant;
 
 use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::testing::{S3TestServer, ServerFaults, ACCESS_KEY, SECRET_KEY};
+use dg_adapters::testing::{S3TestServer, ServerFaults};
 use serde_json::Value;
+use support::{write, Env};
 
-struct Env {
-    // the server stops before its runtime
-    server: S3TestServer,
-    _runtime: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
+mod support;
+
+/// An S3 server with the bucket `releases`.
+fn s3() -> Env {
+    Env::s3(&["releases"])
 }
 
-impl Env {
-    fn new() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let server = runtime.block_on(S3TestServer::start());
-        let env = Env {
-            server,
-            _runtime: runtime,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let out = env.dg(&["mb", "s3://releases"], &[]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        env
-    }
+fn server(env: &Env) -> &S3TestServer {
+    env.store.server().unwrap()
+}
 
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
+/// `dg ARGS` with extra environment variables.
+fn dg(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    env.command(args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
 
-    fn dg(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("DG_") {
-                cmd.env_remove(key);
-            }
+/// `files` release archives in deltaspaces of 20 versions each, under `src/`.
+fn releases(env: &Env, files: usize) -> Vec<(String, Vec<u8>)> {
+    let mut all = Vec::new();
+    for space in 0..files.div_ceil(20) {
+        let mut data = noise(space as u64 + 1, 40_000);
+        for version in 0..20.min(files - space * 20) {
+            let relative = format!("app{space}/build-{version:02}.zip");
+            write(&env.path(&format!("src/{relative}")), &data);
+            all.push((relative, data.clone()));
+            data = edit(&data, version as u64 + 100, 8);
         }
-        cmd.args(args)
-            .env("AWS_ENDPOINT_URL", self.server.endpoint())
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
     }
-
-    /// `files` release archives in deltaspaces of 20 versions each, under `src/`.
-    fn releases(&self, files: usize) -> Vec<(String, Vec<u8>)> {
-        let mut all = Vec::new();
-        for space in 0..files.div_ceil(20) {
-            let mut data = noise(space as u64 + 1, 40_000);
-            for version in 0..20.min(files - space * 20) {
-                let relative = format!("app{space}/build-{version:02}.zip");
-                let path = self.path(&format!("src/{relative}"));
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, &data).unwrap();
-                all.push((relative, data.clone()));
-                data = edit(&data, version as u64 + 100, 8);
-            }
-        }
-        all
-    }
+    all
 }
 
 fn stderr(out: &Output) -> String {
@@ -102,8 +74,8 @@ fn same_tree(files: &[(String, Vec<u8>)], root: &Path) {
 
 #[test]
 fn a_200_file_sync_completes_through_30_percent_slowdowns() {
-    let env = Env::new();
-    let files = env.releases(200);
+    let env = s3();
+    let files = releases(&env, 200);
     let src = env.path("src");
     let src = src.to_str().unwrap();
     // 0.3^12: a request in two million fails 12 times in a row; at 0.3^5 (the default) one
@@ -114,9 +86,10 @@ fn a_200_file_sync_completes_through_30_percent_slowdowns() {
         ..ServerFaults::default()
     };
 
-    env.server.set_faults(throttled.clone());
+    server(&env).set_faults(throttled.clone());
     let started = Instant::now();
-    let up = env.dg(
+    let up = dg(
+        &env,
         &[
             "sync",
             src,
@@ -130,7 +103,7 @@ fn a_200_file_sync_completes_through_30_percent_slowdowns() {
     let up_seconds = started.elapsed().as_secs_f64();
     assert!(up.status.success(), "{}", stderr(&up));
     let s = summary(&up);
-    let (requests, slowed) = (env.server.requests(), env.server.slowed_down());
+    let (requests, slowed) = (server(&env).requests(), server(&env).slowed_down());
     assert_eq!(s["transferred"], 200, "{s}");
     assert_eq!(s["failed"], 0, "{s}");
     let retries = s["retries"].as_u64().unwrap();
@@ -143,13 +116,14 @@ fn a_200_file_sync_completes_through_30_percent_slowdowns() {
     );
 
     // down again through the same throttling, a tenth of the bodies also cut off midway
-    env.server.set_faults(ServerFaults {
+    server(&env).set_faults(ServerFaults {
         cut_bodies: 0.1,
         ..throttled
     });
-    let before = (env.server.requests(), env.server.slowed_down());
+    let before = (server(&env).requests(), server(&env).slowed_down());
     let started = Instant::now();
-    let down = env.dg(
+    let down = dg(
+        &env,
         &["sync", "s3://releases/builds/", "restored", "--json"],
         &[("AWS_MAX_ATTEMPTS", "12")],
     );
@@ -158,7 +132,7 @@ fn a_200_file_sync_completes_through_30_percent_slowdowns() {
     let s = summary(&down);
     assert_eq!(s["transferred"], 200, "{s}");
     let retries = s["retries"].as_u64().unwrap();
-    let slowed = env.server.slowed_down() - before.1;
+    let slowed = server(&env).slowed_down() - before.1;
     assert!(
         retries >= slowed && slowed > 0,
         "{retries} retries for {slowed} 503s"
@@ -166,28 +140,29 @@ fn a_200_file_sync_completes_through_30_percent_slowdowns() {
     println!(
         "download: 200 files, {} requests, {slowed} answered 503 SlowDown, {} bodies cut, \
          {retries} retries reported, {down_seconds:.1} s",
-        env.server.requests() - before.0,
-        env.server.bodies_cut()
+        server(&env).requests() - before.0,
+        server(&env).bodies_cut()
     );
     same_tree(&files, &env.path("restored"));
 
     // everything stored is whole
-    env.server.set_faults(ServerFaults::default());
-    let verify = env.dg(&["verify", "s3://releases/builds/"], &[]);
+    server(&env).set_faults(ServerFaults::default());
+    let verify = dg(&env, &["verify", "s3://releases/builds/"], &[]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }
 
 #[test]
 fn without_retries_throttled_files_fail_with_a_clear_error() {
-    let env = Env::new();
-    env.releases(20);
+    let env = s3();
+    releases(&env, 20);
     let src = env.path("src");
-    env.server.set_faults(ServerFaults {
+    server(&env).set_faults(ServerFaults {
         slowdown: 0.3,
         seed: 7,
         ..ServerFaults::default()
     });
-    let out = env.dg(
+    let out = dg(
+        &env,
         &[
             "sync",
             src.to_str().unwrap(),
@@ -208,13 +183,14 @@ fn without_retries_throttled_files_fail_with_a_clear_error() {
 
     // with the default attempts, one file: each retry is in the --debug log, the count in the
     // file's record (a single copy has no summary)
-    env.server.set_faults(ServerFaults {
+    server(&env).set_faults(ServerFaults {
         slowdown: 0.5,
         seed: 11,
         ..ServerFaults::default()
     });
     let one = env.path("src/app0/build-00.zip");
-    let out = env.dg(
+    let out = dg(
+        &env,
         &[
             "cp",
             one.to_str().unwrap(),
@@ -240,10 +216,10 @@ fn without_retries_throttled_files_fail_with_a_clear_error() {
     );
 
     // the flag is checked
-    let out = env.dg(&["ls", "--max-attempts", "0"], &[]);
+    let out = dg(&env, &["ls", "--max-attempts", "0"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    env.server.set_faults(ServerFaults::default());
-    let out = env.dg(&["ls"], &[("AWS_MAX_ATTEMPTS", "zero")]);
+    server(&env).set_faults(ServerFaults::default());
+    let out = dg(&env, &["ls"], &[("AWS_MAX_ATTEMPTS", "zero")]);
     assert!(
         stderr(&out).contains("AWS_MAX_ATTEMPTS"),
         "{}",
