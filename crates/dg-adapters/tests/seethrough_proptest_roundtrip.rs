@@ -1,4 +1,5 @@
-//! Property tests: random plaintext (and edits) through flate2 gzip / zip crate deflate levels 1-9.
+//! Property tests: random plaintext (and edits) through gzip by zlib (flate2) and by miniz_oxide,
+//! and the zip crate, deflate levels 1-9.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "seethrough_common/mod.rs"]
@@ -54,16 +55,18 @@ proptest! {
     #[test]
     fn gzip_roundtrip(data in plaintext(), level in 1u32..=9, edits in prop::collection::vec(any::<(u16, u16, u8)>(), 0..5)) {
         for d in [data.clone(), edit(data, &edits)] {
-            let gz = gzip(&d, level);
-            let e = roundtrip(&gz, &opts()); // asserts byte-exact rebuild when Some
-            // we must reproduce every stream preflate-rs itself accepts
-            if preflate_accepts(&deflate(&d, level)) {
-                let e = e.expect("gzip must expand");
-                prop_assert_eq!(e.stats.streams, 1);
-                prop_assert_eq!(e.stats.reproduced, 1, "{:?}", e.stats.notes);
-                prop_assert!(e.plain == d);
-            } else {
-                prop_assert!(e.is_none());
+            // zlib (flate2) output is recorded as its level; miniz_oxide's goes through preflate
+            for (gz, raw) in [(gzip(&d, level), deflate(&d, level)),
+                              (gzip_miniz(&d, level), deflate_miniz(&d, level))] {
+                let e = roundtrip(&gz, &opts()); // asserts byte-exact rebuild when Some
+                if reproducible(&raw) {
+                    let e = e.expect("gzip must expand");
+                    prop_assert_eq!(e.stats.streams, 1);
+                    prop_assert_eq!(e.stats.reproduced, 1, "{:?}", e.stats.notes);
+                    prop_assert!(e.plain == d);
+                } else {
+                    prop_assert!(e.is_none());
+                }
             }
         }
     }
@@ -78,11 +81,11 @@ proptest! {
             .map(|((d, l, stored), n)| (n.as_str(), &d[..], if *stored { None } else { Some(i64::from(*l)) }))
             .collect();
         let z = zip_crate(&members, stream, false);
-        let accepted = zip_raw_deflated(&z).iter().filter(|raw| preflate_accepts(raw)).count();
+        let accepted = zip_raw_deflated(&z).iter().filter(|raw| reproducible(raw)).count();
         match roundtrip(&z, &opts()) {
             None => prop_assert_eq!(accepted, 0),
             Some(e) => {
-                // every deflated member preflate-rs accepts is reproduced, the others kept raw
+                // every deflated member zlib or preflate-rs recreates is reproduced, the others raw
                 prop_assert_eq!(e.stats.reproduced, accepted, "{:?}", e.stats);
                 prop_assert_eq!(e.stats.partial, 0);
                 prop_assert_eq!(e.stats.streams, zip_raw_deflated(&z).len());

@@ -527,15 +527,14 @@ fn hostile_recipes_fail_cleanly() {
     assert!(rebuild(&p, &e.recipe, &mut Vec::new(), u64::MAX).is_err());
     assert!(rebuild(&e.plain[1..], &e.recipe, &mut Vec::new(), u64::MAX).is_err());
     // version / magic / limit
-    let mut r = e.recipe.clone();
-    r[4] = 2;
-    assert!(matches!(
-        rebuild(&e.plain, &r, &mut Vec::new(), u64::MAX),
-        Err(SeeThroughError::UnsupportedVersion {
-            found: 2,
-            supported: 1
-        })
-    ));
+    for version in [0u8, 3] {
+        let mut r = e.recipe.clone();
+        r[4] = version;
+        assert!(matches!(
+            rebuild(&e.plain, &r, &mut Vec::new(), u64::MAX),
+            Err(SeeThroughError::UnsupportedVersion { found, supported: 2 }) if found == version
+        ));
+    }
     assert!(matches!(
         rebuild(&e.plain, &e.recipe, &mut Vec::new(), 100),
         Err(SeeThroughError::OutputLimit { limit: 100 })
@@ -565,4 +564,28 @@ fn find_all(h: &[u8], n: &[u8]) -> Vec<usize> {
 
 fn count_occurrences(h: &[u8], n: &[u8]) -> usize {
     find_all(h, n).len()
+}
+
+/// Recipes written before zlib streams were recognised (version 1) still rebuild, and the
+/// same data now records a zlib-made stream as its level with no corrections.
+#[test]
+fn version_1_recipes_rebuild_and_zlib_streams_need_no_corrections() {
+    let text = texty(5, 300_000);
+    let old = gzip_miniz(&text, 6);
+    let e = roundtrip(&old, &opts()).unwrap();
+    assert_eq!((e.stats.reproduced, e.stats.zlib), (1, 0), "{:?}", e.stats);
+    let mut r = e.recipe.clone();
+    r[4] = 1;
+    let n = r.len() - 4;
+    let c = crc32fast::hash(&r[..n]);
+    r[n..].copy_from_slice(&c.to_le_bytes());
+    let mut out = Vec::new();
+    rebuild(&e.plain, &r, &mut out, u64::MAX).unwrap();
+    assert!(out == old);
+
+    let zlib_made = gzip(&text, 6);
+    let z = roundtrip(&zlib_made, &opts()).unwrap();
+    assert_eq!((z.stats.reproduced, z.stats.zlib), (1, 1), "{:?}", z.stats);
+    assert_eq!(z.stats.corrections_len, 0);
+    assert!(z.recipe.len() < 64, "recipe of {} bytes", z.recipe.len());
 }

@@ -5,9 +5,10 @@ use std::io::Write;
 use super::engine::Analyzer;
 use super::error::SeeThroughError;
 use super::wire::{
-    max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CORR_SLACK, MAX_CHUNK_PLAIN,
+    max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, MAX_CHUNK_PLAIN,
     MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT,
 };
+use super::zlib_exact::{self, Probe};
 use super::{gzip, zip, ExpandOptions, ExpandStats};
 
 /// Most notes kept in `ExpandStats::notes` (further ones are only counted).
@@ -96,6 +97,20 @@ fn chunk_record(plain_len: u64, comp_len: u64, corr: &[u8]) -> Vec<u8> {
     put_varint(&mut b, corr.len() as u64);
     b.extend_from_slice(corr);
     b
+}
+
+/// Corrections above this share of the compressed bytes (per mille) mean preflate struggles.
+const STRUGGLE_PER_MILLE: u64 = 10;
+
+/// Whether preflate, on the first 256 KiB of a stream's plaintext, fails or needs corrections
+/// of more than 1% of the compressed bytes.
+fn preflate_struggles(body: &[u8]) -> bool {
+    let mut an = Analyzer::new(256 << 10);
+    match an.next_chunk(body) {
+        Ok(c) => c.corrections.len() as u64 * 1000 > c.comp_len as u64 * STRUGGLE_PER_MILLE,
+        // a first block longer than the probe says nothing about preflate's corrections
+        Err(e) => !e.plain_limit,
+    }
 }
 
 /// What became of one deflate stream.
@@ -309,6 +324,21 @@ impl<'o> Expander<'o> {
         at: usize,
     ) -> Result<Outcome, SeeThroughError> {
         self.stats.streams += 1;
+        // preflate recreates most zlib output with a few bytes of corrections, and quickly. Where
+        // it struggles on the start of a long stream (on text at levels 4-9 its corrections
+        // come to ~1% of the plaintext, and it slows down) a stream zlib wrote is recorded as
+        // its level at once; a short stream preflate cannot recreate is offered to zlib after.
+        let mut head = Vec::new();
+        let probe = zlib_exact::probe(body, self.budget, &mut head)?;
+        if probe == Probe::Large && preflate_struggles(body) {
+            if let Some(z) = zlib_exact::match_large(body, &head, self.budget)? {
+                if let Some(done) =
+                    self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z)?
+                {
+                    return Ok(done);
+                }
+            }
+        }
         let max_chunk = MAX_CHUNK_PLAIN / 2;
         let mut chunk_plain = self.opts.chunk_plain.clamp(64 << 10, max_chunk);
         let mut out = StreamPlain {
@@ -333,6 +363,15 @@ impl<'o> Expander<'o> {
         }
         let why = notes.join("; ");
         let Some(best) = best.filter(|b| b.chunks > 0) else {
+            if let Probe::Whole { comp_len } = probe {
+                if let Some(z) = zlib_exact::match_whole(body, comp_len, &head)? {
+                    if let Some(done) =
+                        self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z)?
+                    {
+                        return Ok(done);
+                    }
+                }
+            }
             self.stats.kept_raw += 1;
             let why = if why.is_empty() {
                 "empty".to_string()
@@ -395,6 +434,45 @@ impl<'o> Expander<'o> {
                 consumed: best.consumed,
             })
         }
+    }
+
+    /// A stream zlib wrote (`z`) is recorded as its level alone (`CHUNK_ZLIB`). A stream whose
+    /// plaintext may itself be a container to see through is left to the preflate path, which
+    /// handles nesting (`None`).
+    fn zlib_stream(
+        &mut self,
+        body: &[u8],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+        lit_prefix: Option<&[u8]>,
+        head: &[u8],
+        z: zlib_exact::ZlibStream,
+    ) -> Result<Option<Outcome>, SeeThroughError> {
+        if depth_left > 1 && (gzip::looks_like_gzip(head) || zip::looks_like_zip(head)) {
+            return Ok(None);
+        }
+        let stream = body.get(..z.comp_len).ok_or_else(|| {
+            SeeThroughError::SelfCheck("zlib stream longer than its input".into())
+        })?;
+        self.budget = self.budget.saturating_sub(z.plain_len);
+        self.start_op(sink, lit_prefix, OP_DEFLATE)?;
+        let mut record = vec![CHUNK_ZLIB, z.level];
+        put_varint(&mut record, z.plain_len);
+        put_varint(&mut record, z.comp_len as u64);
+        record.push(CHUNK_END);
+        sink.op(&record)?;
+        if head.len() as u64 == z.plain_len {
+            sink.text(head)?;
+        } else {
+            zlib_exact::plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
+        }
+        self.stats.reproduced += 1;
+        self.stats.zlib += 1;
+        Ok(Some(Outcome::Complete {
+            consumed: z.comp_len,
+            crc: z.crc,
+            plain_len: z.plain_len,
+        }))
     }
 
     /// One analysis pass over a stream with a given chunk size. Chunk records are

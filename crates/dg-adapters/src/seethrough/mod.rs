@@ -12,7 +12,9 @@
 //! * **recipe**: a small versioned binary program that `rebuild` runs against the
 //!   plain stream to write the original bytes.
 //!
-//! Deflate streams are analysed with `preflate-rs` in chunks of about
+//! A deflate stream that zlib wrote (found by compressing its plaintext again at each level,
+//! see `zlib_exact`) is recorded as its zlib level alone. Other deflate streams are analysed
+//! with `preflate-rs` in chunks of about
 //! `ExpandOptions::chunk_plain` plaintext bytes; preflate verifies every chunk by
 //! re-creating it from plaintext + corrections and comparing with the original
 //! bytes before we accept it. A stream preflate refuses, or whose corrections are
@@ -21,13 +23,13 @@
 //! with 8x larger chunks (up to 64 MiB); if that fails too, it is reproduced up to
 //! the end of the last good chunk and the rest is kept raw ("partial").
 //!
-//! # Recipe format, version 1
+//! # Recipe format, version 2 (version 1 is version 2 without `CHUNK_ZLIB`; both are read)
 //!
 //! All integers are little-endian; `varint` is unsigned LEB128 (canonical, ≤ 10 bytes).
 //!
 //! ```text
 //! recipe  := header body trailer
-//! header  := "dgST" (4 bytes) | version u8 = 0x01 | flags u8 = 0x00
+//! header  := "dgST" (4 bytes) | version u8 = 0x02 | flags u8 = 0x00
 //! body    := op* OP_END
 //! trailer := plain_len u64 | total_len u64 | crc32 u32 | recipe_crc u32   (24 bytes)
 //!            plain_len:  exact length of the plain stream
@@ -50,6 +52,10 @@
 //!                                         of the plaintext of the deflate op just before
 //!
 //! chunks := (0x01 plain_len:varint comp_len:varint corr_len:varint corr[corr_len])* 0x00
+//!         | 0x02 level:u8 plain_len:varint comp_len:varint 0x00
+//!           CHUNK_ZLIB: zlib (raw deflate, window 15, memLevel 8, default strategy) at
+//!           `level` (1–9) compresses the next plain_len plaintext bytes into exactly
+//!           comp_len bytes, the whole stream.
 //!           each chunk: preflate re-creates comp_len compressed bytes from the next
 //!           plain_len plaintext bytes and corr (preflate-rs 0.7 correction data; the
 //!           first chunk's corr also holds the estimated compressor parameters).
@@ -98,6 +104,7 @@ mod gzip;
 mod rebuild;
 mod wire;
 mod zip;
+mod zlib_exact;
 
 use std::io::Write;
 
@@ -155,6 +162,8 @@ pub struct ExpandStats {
     pub partial: usize,
     /// Streams kept entirely raw.
     pub kept_raw: usize,
+    /// Of the reproduced streams, those zlib itself recreates (no corrections needed).
+    pub zlib: usize,
     /// Bytes written to the plain stream.
     pub plain_len: u64,
     /// Bytes written to the recipe.

@@ -5,10 +5,11 @@ use std::io::Write;
 use super::engine::Recreator;
 use super::error::SeeThroughError;
 use super::wire::{
-    max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CORR_SLACK, HEADER_LEN, MAGIC,
-    MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END,
-    OP_GZIP_TRAILER, OP_LIT, TRAILER_LEN, VERSION,
+    max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, HEADER_LEN, MAGIC,
+    MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, MIN_VERSION, OP_COPY, OP_DEFLATE,
+    OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, TRAILER_LEN, VERSION,
 };
+use super::zlib_exact;
 
 /// Where rebuilt bytes go: the caller's writer or a bounded in-memory buffer.
 trait Out {
@@ -94,7 +95,7 @@ pub(super) fn rebuild(
     let version = *recipe
         .get(4)
         .ok_or(SeeThroughError::Truncated { what: "recipe" })?;
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(SeeThroughError::UnsupportedVersion {
             found: version,
             supported: VERSION,
@@ -265,6 +266,7 @@ fn run_chunks(
         match r.u8()? {
             CHUNK_END => break,
             CHUNK_MORE => {}
+            CHUNK_ZLIB if n == 0 => return run_zlib(r, src, out, at),
             t => {
                 return Err(SeeThroughError::bad(
                     at,
@@ -314,4 +316,51 @@ fn run_chunks(
         ));
     }
     Ok((crc.finalize(), total))
+}
+
+/// A stream recorded as zlib's output at a level (`CHUNK_ZLIB`, the stream's only chunk):
+/// compresses its plaintext again; returns (CRC-32, length) of the plaintext.
+fn run_zlib(
+    r: &mut Reader<'_>,
+    src: &mut Reader<'_>,
+    out: &mut dyn Out,
+    at: u64,
+) -> Result<(u32, u64), SeeThroughError> {
+    let level = r.u8()?;
+    if !(1..=9).contains(&level) {
+        return Err(SeeThroughError::bad(at, "zlib level out of range"));
+    }
+    let plain_len = r.varint()?;
+    let comp_len = r.varint()?;
+    if comp_len > max_comp_for_plain(plain_len) || comp_len > out.room() {
+        return Err(SeeThroughError::bad(
+            at,
+            "zlib stream compressed length out of bounds",
+        ));
+    }
+    let end_at = r.offset();
+    if r.u8()? != CHUNK_END {
+        return Err(SeeThroughError::bad(
+            end_at,
+            "a zlib stream must be its stream's only chunk",
+        ));
+    }
+    let text = src.take(plain_len)?;
+    let mut room = comp_len;
+    let written = zlib_exact::deflate(text, level, &mut |bytes| {
+        let n = bytes.len() as u64;
+        if n > room {
+            return Err(SeeThroughError::Mismatch(format!(
+                "zlib stream at recipe byte {at} recreates more than its {comp_len} bytes"
+            )));
+        }
+        room -= n;
+        out.put(bytes, at)
+    })?;
+    if written != comp_len {
+        return Err(SeeThroughError::Mismatch(format!(
+            "zlib stream at recipe byte {at} recreated {written} bytes, expected {comp_len}"
+        )));
+    }
+    Ok((crc32fast::hash(text), plain_len))
 }

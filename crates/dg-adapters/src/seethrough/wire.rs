@@ -4,8 +4,10 @@ use super::error::SeeThroughError;
 
 /// First four bytes of every recipe.
 pub(super) const MAGIC: [u8; 4] = *b"dgST";
-/// Recipe format version written and read by this build.
-pub(super) const VERSION: u8 = 1;
+/// Recipe format version written by this build (2 added `CHUNK_ZLIB`); it reads 1 and 2.
+pub(super) const VERSION: u8 = 2;
+/// Oldest recipe format version this build reads.
+pub(super) const MIN_VERSION: u8 = 1;
 /// Size of the fixed header: magic + version + reserved flags byte.
 pub(super) const HEADER_LEN: usize = 6;
 /// Size of the fixed trailer: plain_len u64 + total_len u64 + output crc32 u32 +
@@ -29,6 +31,8 @@ pub(super) const OP_GZIP_TRAILER: u8 = 0x05;
 pub(super) const CHUNK_MORE: u8 = 0x01;
 /// Chunk-list tag: end of the chunk list.
 pub(super) const CHUNK_END: u8 = 0x00;
+/// Chunk-list tag (version 2): the whole stream is zlib's output at a level; the only chunk.
+pub(super) const CHUNK_ZLIB: u8 = 0x02;
 
 /// Hard cap on one chunk's plaintext (rebuild refuses larger chunks).
 pub(super) const MAX_CHUNK_PLAIN: u64 = 128 << 20;

@@ -61,6 +61,35 @@ pub fn deflate(data: &[u8], level: u32) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Raw deflate by miniz_oxide, a compressor other than zlib: its streams go through preflate.
+pub fn deflate_miniz(data: &[u8], level: u32) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(data, level as u8)
+}
+
+/// A gzip member whose deflate stream miniz_oxide wrote.
+pub fn gzip_miniz(data: &[u8], level: u32) -> Vec<u8> {
+    gzip_with_header(data, &deflate_miniz(data, level), None, None, None, false)
+}
+
+/// Whether zlib at some level 1–9 writes exactly `raw` for its plaintext (such streams are
+/// recorded as the level alone, whatever preflate thinks of them).
+pub fn zlib_recreates(raw: &[u8]) -> bool {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    if flate2::read::DeflateDecoder::new(raw)
+        .read_to_end(&mut plain)
+        .is_err()
+    {
+        return false;
+    }
+    (1..=9).any(|level| deflate(&plain, level) == raw)
+}
+
+/// Whether the see-through codec must reproduce `raw`: zlib wrote it, or preflate accepts it.
+pub fn reproducible(raw: &[u8]) -> bool {
+    zlib_recreates(raw) || preflate_accepts(raw)
+}
+
 /// gzip member with a hand-built header (all optional fields) around `raw_deflate`.
 pub fn gzip_with_header(
     data: &[u8],
