@@ -120,6 +120,9 @@ impl Deflater {
             if done {
                 return Ok(true);
             }
+            if used == 0 && produced == 0 {
+                return Err(zlib_error("the compressor made no progress"));
+            }
         }
     }
 }
