@@ -7,32 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use dg_adapters::engine::vcdiff::{encode, EncodeOptions, Secondary};
 use dg_adapters::engine::Xdelta3LibEngine;
 use dg_ports::DiffEngine;
-
-fn pairs(root: &PathBuf) -> Vec<(PathBuf, PathBuf)> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| panic!("corpus {root:?}: {e} (run bench/make-corpus.sh)"))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    let mut out = Vec::new();
-    for d in dirs {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        out.extend(files.windows(2).map(|w| (w[0].clone(), w[1].clone())));
-    }
-    out
-}
 
 /// Best time of `runs` calls of `f`, and the size it returned.
 fn best(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
@@ -47,7 +29,6 @@ fn best(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("DG_CORPUS").unwrap_or_else(|_| "target/corpus".into()));
     let runs: usize = std::env::var("DG_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -59,7 +40,8 @@ fn main() {
         .collect();
     println!("| pair | target | encoder | delta | vs crate | encode ms | vs crate |");
     println!("|---|---:|---|---:|---:|---:|---:|");
-    for (older, newer) in pairs(&root) {
+    let pairs = common::corpus_pairs("vcdiff_vs_xdelta3").expect("set DG_CORPUS to the corpus");
+    for (older, newer) in pairs {
         let (a, b) = (
             std::fs::read(&older).unwrap(),
             std::fs::read(&newer).unwrap(),
