@@ -1,6 +1,6 @@
 //! I/O plumbing shared by engines: telling output failures apart from bad input.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use dg_ports::Error;
 
@@ -104,4 +104,26 @@ pub fn input_error<W>(
             source: Some(Box::new(e)),
         }
     }
+}
+
+/// Reads all of `input` into memory, refusing more than `limit` bytes: `LimitExceeded` naming
+/// `engine`'s `what` (for engines that need a whole file at once).
+pub fn read_bounded(
+    input: &mut dyn Read,
+    limit: u64,
+    engine: &str,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    input
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(format!("reading the {what}"), e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::LimitExceeded {
+            what: format!("the {engine} {what}"),
+            limit,
+        });
+    }
+    Ok(buf)
 }

@@ -10,6 +10,8 @@ use std::io::{Read, Write};
 use dg_ports::{DiffEngine, Error, Result};
 use fast_rsync::{apply_limited, diff, Signature, SignatureOptions};
 
+use super::io::read_bounded;
+
 /// librsync signature magic for MD4 signatures.
 pub const SIGNATURE_MAGIC: [u8; 4] = [0x72, 0x73, 0x01, 0x36];
 /// librsync delta magic.
@@ -36,17 +38,7 @@ impl Default for RsyncOptions {
 }
 
 fn read_limited(r: &mut dyn Read, what: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    r.take(MAX_IN_MEMORY + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(format!("reading the {what}"), e))?;
-    if buf.len() as u64 > MAX_IN_MEMORY {
-        return Err(Error::LimitExceeded {
-            what: format!("the rsync {what}"),
-            limit: MAX_IN_MEMORY,
-        });
-    }
-    Ok(buf)
+    read_bounded(r, MAX_IN_MEMORY, "rsync", what)
 }
 
 fn invalid(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {

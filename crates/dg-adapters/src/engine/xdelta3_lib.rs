@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 
 use dg_ports::{DiffEngine, Error, Result};
 
+use super::io::read_bounded;
 use super::vcdiff;
 
 /// Largest reference + target the crate is given. Its C entry points take 32-bit sizes and size
@@ -24,21 +25,6 @@ pub const XDELTA3_LIB_MIN: u64 = 32;
 /// reason on the encoding side. Use [`super::VcdiffEngine`] for real work: this engine exists to check it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Xdelta3LibEngine;
-
-fn read_bounded(what: &str, input: &mut dyn Read, limit: u64) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    input
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(format!("reading the {what}"), e))?;
-    if buf.len() as u64 > limit {
-        return Err(Error::LimitExceeded {
-            what: format!("the xdelta3 crate's input ({what})"),
-            limit,
-        });
-    }
-    Ok(buf)
-}
 
 impl DiffEngine for Xdelta3LibEngine {
     fn name(&self) -> &'static str {
@@ -70,7 +56,7 @@ impl DiffEngine for Xdelta3LibEngine {
 
     fn encode(&self, reference: &[u8], target: &mut dyn Read, out: &mut dyn Write) -> Result<()> {
         let room = XDELTA3_LIB_LIMIT.saturating_sub(reference.len() as u64);
-        let target = read_bounded("file to encode", target, room)?;
+        let target = read_bounded(target, room, "xdelta3 crate's", "file to encode")?;
         let delta = xdelta3::encode(&target, reference).ok_or_else(|| Error::InvalidData {
             what: "input to the xdelta3 crate".into(),
             reason: "xd3_encode_memory failed".into(),
@@ -88,7 +74,7 @@ impl DiffEngine for Xdelta3LibEngine {
         max_output: u64,
     ) -> Result<u64> {
         let room = XDELTA3_LIB_LIMIT.saturating_sub(reference.len() as u64);
-        let delta = read_bounded("delta", delta, room)?;
+        let delta = read_bounded(delta, room, "xdelta3 crate's", "delta")?;
         // The crate decodes an empty input to an empty file without complaint.
         if !vcdiff::is_vcdiff(&delta) {
             return Err(Error::InvalidData {
