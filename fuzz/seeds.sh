@@ -24,7 +24,7 @@ PY
 mkdir -p corpus/vcdiff_decode corpus/engine_decode corpus/native_header
 for t in "$work"/t*.bin; do
   n=$(basename "$t" .bin)
-  for e in vcdiff zstd rsync; do
+  for e in vcdiff lzma zstd rsync; do
     "$dg" -q delta encode --engine "$e" "$work/source.bin" "$t" "corpus/engine_decode/${n}.$e"
   done
   cp "corpus/engine_decode/${n}.vcdiff" corpus/vcdiff_decode/

@@ -354,7 +354,7 @@ fn delta_commands_on_plain_files_with_every_engine() {
     let next = edit(&base, 22, 10);
     let target = env.write("app-1.1.bin", &next);
     let (r, t) = (reference.to_str().unwrap(), target.to_str().unwrap());
-    for engine in ["vcdiff", "zstd", "rsync"] {
+    for engine in ["vcdiff", "lzma", "zstd", "rsync"] {
         let delta = format!("app.{engine}");
         let said = env.ok(&["delta", "encode", "--engine", engine, r, t, &delta]);
         assert!(said.starts_with(engine), "{said}");
@@ -398,7 +398,7 @@ fn delta_commands_on_plain_files_with_every_engine() {
         "wrong",
     ]);
     assert!(
-        err.contains("unknown engine `nope`") && err.contains("vcdiff, zstd, rsync"),
+        err.contains("unknown engine `nope`") && err.contains("vcdiff, lzma, zstd, rsync"),
         "{err}"
     );
     let err = env.fail(&["delta", "decode", r, t, "wrong"]);

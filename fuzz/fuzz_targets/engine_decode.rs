@@ -1,8 +1,8 @@
-//! Arbitrary bytes through every engine's decoder (vcdiff, zstd, rsync): errors, never panics,
+//! Arbitrary bytes through every engine's decoder (vcdiff, lzma, zstd, rsync): errors, never panics,
 //! never more output than `max_output`.
 #![no_main]
 
-use dg_adapters::engine::{RsyncEngine, VcdiffEngine, ZstdEngine};
+use dg_adapters::engine::{LzmaEngine, RsyncEngine, VcdiffEngine, ZstdEngine};
 use dg_ports::DiffEngine;
 use libfuzzer_sys::fuzz_target;
 
@@ -10,7 +10,12 @@ use libfuzzer_sys::fuzz_target;
 mod source;
 
 fuzz_target!(|data: &[u8]| {
-    let engines: [&dyn DiffEngine; 3] = [&VcdiffEngine::default(), &ZstdEngine::default(), &RsyncEngine::default()];
+    let engines: [&dyn DiffEngine; 4] = [
+        &VcdiffEngine::default(),
+        &LzmaEngine::default(),
+        &ZstdEngine::default(),
+        &RsyncEngine::default(),
+    ];
     for engine in engines {
         let mut out = Vec::new();
         let mut delta = data;

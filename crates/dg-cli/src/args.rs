@@ -267,6 +267,7 @@ Exit status 1 when any object fails.")]
         after_help = "Examples:
   dg delta encode app-1.0.zip app-1.1.zip app-1.1.vcdiff             # VCDIFF, `xdelta3 -d` reads it
   dg delta encode --engine zstd app-1.0.zip app-1.1.zip app.zst     # `zstd -d --patch-from` reads it
+  dg delta encode --engine lzma db-1.sql db-2.sql db-2.lzd           # smallest; dg reads it
   dg delta decode app-1.0.zip app-1.1.vcdiff rebuilt.zip            # the format is read from the delta"
     )]
     Delta(DeltaCommand),
@@ -411,7 +412,9 @@ pub struct DeltaArgs {
         default_value_t = 0.5
     )]
     pub max_ratio: f64,
-    /// Diff engine for new deltas.
+    /// Diff engine for new deltas: vcdiff (xdelta3's format; the only one in `compat`
+    /// deltaspaces), lzma (native default: smallest, for reference + file up to 64 MiB; larger
+    /// files fall back to vcdiff), zstd or rsync.
     #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
     pub engine: Option<String>,
     /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip/zip seen
@@ -602,7 +605,8 @@ pub enum CacheCommand {
 pub enum DeltaCommand {
     /// Write DELTA, the difference of TARGET against REFERENCE.
     Encode {
-        /// vcdiff (xdelta3-compatible), zstd (--patch-from) or rsync (librsync); builds with
+        /// vcdiff (xdelta3-compatible), lzma (LZMA2 with the reference as dictionary: smallest,
+        /// reference + target up to 64 MiB), zstd (--patch-from) or rsync (librsync); builds with
         /// the `xdelta3` cargo feature also take xdelta3 (the C library, for cross-checks).
         #[arg(long, default_value = "vcdiff")]
         engine: String,

@@ -7,7 +7,7 @@ use dg_adapters::storage::{
     RetryCounter, RetryPolicy, RetryingBuckets, RetryingStorage, S3Credentials, S3Storage,
 };
 use dg_adapters::{
-    engine::{RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
+    engine::{LzmaEngine, RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
     DirStaging, LocalStorage, SeeThrough, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
@@ -316,17 +316,19 @@ impl ClientBuilder {
     }
 }
 
-/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first. Builds with
+/// The diff engines, the default (VCDIFF, readable by Python deltaglider) first; dg's native
+/// format writes LZMA where it takes the input (reference + file up to 64 MiB). Builds with
 /// the `xdelta3` feature add the `xdelta3` crate's engine last, so it writes only when asked for
 /// by name and our own decoder reads its deltas.
 pub fn engines() -> EngineSet {
     #[allow(unused_mut)]
     let mut engines: Vec<Arc<dyn dg_ports::DiffEngine>> = vec![
         Arc::new(VcdiffEngine::default()),
+        Arc::new(LzmaEngine::default()),
         Arc::new(ZstdEngine::default()),
         Arc::new(RsyncEngine::default()),
     ];
     #[cfg(feature = "xdelta3")]
     engines.push(Arc::new(dg_adapters::engine::Xdelta3LibEngine));
-    EngineSet::new(engines)
+    EngineSet::new(engines).with_native_default("lzma")
 }

@@ -8,6 +8,7 @@ use dg_ports::{DiffEngine, Error, Result};
 #[derive(Clone, Debug)]
 pub struct EngineSet {
     engines: Vec<Arc<dyn DiffEngine>>,
+    native_default: Option<&'static str>,
 }
 
 /// The engine chosen for a write, and why others were passed over.
@@ -22,7 +23,40 @@ pub struct EngineChoice {
 impl EngineSet {
     /// Engines in order of preference. The first one is the default for writes.
     pub fn new(engines: Vec<Arc<dyn DiffEngine>>) -> Self {
-        EngineSet { engines }
+        EngineSet {
+            engines,
+            native_default: None,
+        }
+    }
+
+    /// Makes the engine called `name` the default for dg's native format (the first engine
+    /// stays the default for Python deltaglider's format, whose deltas must be VCDIFF). When it
+    /// cannot take an input, the others are tried in order.
+    pub fn with_native_default(mut self, name: &'static str) -> Self {
+        self.native_default = Some(name);
+        self
+    }
+
+    /// The default engine's name for dg's native format.
+    pub fn native_default(&self) -> Option<&'static str> {
+        self.native_default
+            .filter(|n| self.by_name(n).is_some())
+            .or_else(|| self.engines.first().map(|e| e.name()))
+    }
+
+    /// The first engine, when it is not `name`: what a native write falls back to.
+    pub fn fallback(&self, name: &str) -> Option<Arc<dyn DiffEngine>> {
+        self.engines.first().filter(|e| e.name() != name).cloned()
+    }
+
+    /// [`EngineSet::choose`] for dg's native format: `wanted`, else the native default.
+    pub fn choose_native(
+        &self,
+        wanted: Option<&str>,
+        reference_len: u64,
+        target_len: u64,
+    ) -> Result<EngineChoice> {
+        self.choose(wanted.or(self.native_default()), reference_len, target_len)
     }
 
     /// The engines' names, in order.

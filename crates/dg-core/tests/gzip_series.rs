@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use dg_adapters::engine::{VcdiffEngine, ZstdCompressor};
+use dg_adapters::engine::{LzmaEngine, VcdiffEngine, ZstdCompressor};
 use dg_adapters::{MemoryCache, MemoryStaging, MemoryStorage, SeeThrough};
 use dg_core::{Config, DeltaGlider, EngineSet, Ports, PutRequest, Stored};
 use dg_ports::{BytesBlob, Location, ObjectStorageExt, Staging};
@@ -21,7 +21,12 @@ fn service() -> (DeltaGlider, MemoryStorage) {
             storage: Arc::new(storage.clone()),
             cache: Arc::new(MemoryCache::new(256 << 20)),
             staging: Arc::new(MemoryStaging),
-            engines: EngineSet::new(vec![Arc::new(VcdiffEngine::default())]),
+            // As the binary has them: VCDIFF first (Python's format), LZMA for native deltas.
+            engines: EngineSet::new(vec![
+                Arc::new(VcdiffEngine::default()),
+                Arc::new(LzmaEngine::default()),
+            ])
+            .with_native_default("lzma"),
             clock: Arc::new(dg_adapters::SystemClock),
             compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(Arc::new(SeeThrough::default())),
@@ -192,10 +197,12 @@ async fn daily_sql_gz_dumps_store_small() {
         .all(|k| matches!(k, Stored::Delta { .. })));
     // Without seeing through gzip every delta costs ~95% of its file. These dumps are zlib's
     // (flate2 builds on zlib here), recreated from their zlib level with no corrections: the
-    // deltas come to ~5% of the later files (docs/gzip.md; GNU gzip's need preflate's).
-    assert!(deltas <= 0.08, "deltas {:.1}% > 8%", 100.0 * deltas);
-    // The reference (the first day, compressed) is a seventh of this short series.
-    assert!(whole <= 0.18, "stored {:.1}% > 18%", 100.0 * whole);
+    // deltas (LZMA against the first day's plaintext) come to ~4% of the later files
+    // (docs/gzip.md; GNU gzip's need preflate's corrections too).
+    assert!(deltas <= 0.06, "deltas {:.1}% > 6%", 100.0 * deltas);
+    // The reference (the first day, compressed) is most of this short series; the issue's
+    // bound for a daily dump series is 15%.
+    assert!(whole <= 0.15, "stored {:.1}% > 15%", 100.0 * whole);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,4 +292,45 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         rt.block_on(round_trip(&files));
     }
+}
+
+/// Native deltas come from VCDIFF first, then LZMA where it can pay: not for a near-identical
+/// file (LZMA's delta cannot go below about a kilobyte per megabyte, its matches stop at 273
+/// bytes) nor for a third of new random bytes (nothing to gain, ten times the time); for rewritten
+/// rows of a dump, LZMA's smaller delta is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn native_deltas_take_lzma_only_where_it_pays() {
+    let mut rng = Rng(0x5eed);
+    let mut rows: Vec<String> = (0..20_000).map(|id| row(&mut rng, id)).collect();
+    let base = dump(&rows);
+    let mut one_byte = base.clone();
+    one_byte[1_500_000] ^= 1;
+    for _ in 0..rows.len() / 50 {
+        let i = rng.below(rows.len() as u64) as usize;
+        rows[i] = row(&mut rng, i as u64);
+    }
+    let edited = dump(&rows);
+    let mut mostly_new: Vec<u8> = (0..base.len() / 3).map(|_| rng.below(256) as u8).collect();
+    mostly_new.extend_from_slice(&base[..base.len() * 2 / 3]);
+    let files = vec![
+        ("a.sql".to_string(), base),
+        ("b.sql".to_string(), one_byte),
+        ("c.sql".to_string(), edited),
+        ("d.sql".to_string(), mostly_new),
+    ];
+    let costs = round_trip(&files).await;
+    let engines: Vec<_> = costs
+        .kinds
+        .iter()
+        .map(|k| match k {
+            Stored::Delta { engine, .. } => *engine,
+            _ => "not a delta",
+        })
+        .collect();
+    assert_eq!(
+        engines[1..],
+        ["vcdiff", "lzma", "vcdiff"],
+        "{:?}",
+        costs.kinds
+    );
 }

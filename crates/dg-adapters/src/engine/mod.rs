@@ -3,6 +3,7 @@
 #[cfg(feature = "zstd")]
 mod compress;
 mod io;
+pub mod lzma;
 pub mod rsync;
 pub mod vcdiff;
 mod vcdiff_engine;
@@ -14,6 +15,7 @@ mod zstd;
 #[cfg(feature = "zstd")]
 pub use self::compress::ZstdCompressor;
 pub use self::io::{decode_error, input_error, SinkWriter};
+pub use self::lzma::{LzmaEngine, LZMA_DEFAULT_LIMIT};
 pub use self::rsync::RsyncEngine;
 pub use self::vcdiff_engine::VcdiffEngine;
 #[cfg(feature = "xdelta3")]
