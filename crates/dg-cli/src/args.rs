@@ -412,9 +412,9 @@ pub struct DeltaArgs {
         default_value_t = 0.5
     )]
     pub max_ratio: f64,
-    /// Diff engine for new deltas: vcdiff (xdelta3's format; the only one in `compat`
-    /// deltaspaces), lzma (native default: smallest, for reference + file up to 64 MiB; larger
-    /// files fall back to vcdiff), zstd or rsync.
+    /// Diff engine for new deltas: vcdiff (xdelta3's format, what Python deltaglider reads),
+    /// lzma (smallest; reference + file up to 64 MiB), zstd or rsync. Without it, native
+    /// deltaspaces get vcdiff, or lzma where that is smaller and worth its time.
     #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
     pub engine: Option<String>,
     /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip/zip seen
