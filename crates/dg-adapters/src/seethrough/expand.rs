@@ -1,4 +1,4 @@
-//! `expand`: walks gzip/zip containers, analyses deflate streams, emits plain + recipe.
+//! `expand`: walks gzip/zip/xz/ar containers, analyses compressed streams, emits plain + recipe.
 
 use std::io::Write;
 
@@ -7,9 +7,11 @@ use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, MAX_CHUNK_PLAIN,
     MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT,
+    OP_XZ,
 };
+use super::xz_exact;
 use super::zlib_exact::{self, Probe};
-use super::{gzip, zip, ExpandOptions, ExpandStats};
+use super::{ar, gzip, zip, ExpandOptions, ExpandStats};
 
 /// Most notes kept in `ExpandStats::notes` (further ones are only counted).
 const MAX_NOTES: usize = 64;
@@ -222,7 +224,85 @@ impl<'o> Expander<'o> {
             self.zip(data, &spans, sink, depth_left)?;
             return Ok(true);
         }
+        if xz_exact::looks_like_xz(data) {
+            self.xz(data, sink)?;
+            return Ok(true);
+        }
+        if let Some(spans) = ar::member_spans(data) {
+            self.ar(data, &spans, sink, depth_left)?;
+            return Ok(true);
+        }
         Ok(false)
+    }
+
+    /// xz streams one after the other (with stream padding between): each that liblzma
+    /// recreates becomes an `OP_XZ` and its plaintext; from the first that it does not, the
+    /// rest is copied.
+    fn xz(&mut self, data: &[u8], sink: &mut Sink<'_>) -> Result<(), SeeThroughError> {
+        let mut pos = 0usize;
+        while xz_exact::looks_like_xz(&data[pos..]) {
+            self.stats.streams += 1;
+            let Some(s) = xz_exact::probe(&data[pos..], self.budget)? else {
+                self.stats.kept_raw += 1;
+                self.note(format!(
+                    "xz stream at {pos} kept raw: liblzma does not recreate it from any preset \
+                     (another encoder, custom filters, or over the plaintext budget)"
+                ));
+                break;
+            };
+            let stream = &data[pos..pos + s.comp_len];
+            self.budget = self.budget.saturating_sub(s.plain_len);
+            let mut record = vec![OP_XZ];
+            put_varint(&mut record, u64::from(s.params.preset));
+            record.push(s.params.check);
+            put_varint(&mut record, s.params.block_size);
+            put_varint(&mut record, s.plain_len);
+            put_varint(&mut record, s.comp_len as u64);
+            sink.op(&record)?;
+            let written = xz_exact::plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
+            if written != s.plain_len {
+                return Err(SeeThroughError::SelfCheck(format!(
+                    "xz stream at {pos}: {written} plaintext bytes, {} expected",
+                    s.plain_len
+                )));
+            }
+            self.stats.reproduced += 1;
+            self.stats.xz += 1;
+            pos += s.comp_len;
+            let padding = data[pos..]
+                .chunks_exact(4)
+                .take_while(|c| c == &[0u8; 4])
+                .count()
+                * 4;
+            sink.copy(&data[pos..pos + padding])?;
+            pos += padding;
+        }
+        sink.copy(&data[pos..])?;
+        Ok(())
+    }
+
+    /// An ar archive (`.deb`): members that are gzip, xz or zip are seen through.
+    fn ar(
+        &mut self,
+        data: &[u8],
+        spans: &[ar::Span],
+        sink: &mut Sink<'_>,
+        depth_left: u8,
+    ) -> Result<(), SeeThroughError> {
+        let mut cur = 0usize;
+        for s in spans {
+            sink.copy(&data[cur..s.start])?;
+            let member = &data[s.start..s.end];
+            let container = gzip::looks_like_gzip(member)
+                || zip::looks_like_zip(member)
+                || xz_exact::looks_like_xz(member);
+            if !(depth_left > 1 && container && self.container(member, sink, depth_left - 1)?) {
+                sink.copy(member)?;
+            }
+            cur = s.end;
+        }
+        sink.copy(&data[cur..])?;
+        Ok(())
     }
 
     fn gzip(

@@ -23,7 +23,11 @@
 //! with 8x larger chunks (up to 64 MiB); if that fails too, it is reproduced up to
 //! the end of the last good chunk and the rest is kept raw ("partial").
 //!
-//! # Recipe format, version 2 (version 1 is version 2 without `CHUNK_ZLIB`; both are read)
+//! xz streams that liblzma wrote with a preset (`.tar.xz`, `.txz`, and the members of Debian's
+//! `.deb` ar archives) are recorded as that preset alone (`xz_exact`).
+//!
+//! # Recipe format, version 3 (version 2 is version 3 without `OP_XZ`, version 1 version 2
+//! without `CHUNK_ZLIB`; all are read)
 //!
 //! All integers are little-endian; `varint` is unsigned LEB128 (canonical, ≤ 10 bytes).
 //!
@@ -50,6 +54,14 @@
 //!                                         buffered in memory, then deflated by `chunks`
 //!     | 0x05                              OP_GZIP_TRAILER: CRC-32 and ISIZE (u32 LE each)
 //!                                         of the plaintext of the deflate op just before
+//!     | 0x06 preset:varint check:u8 block_size:varint plain_len:varint comp_len:varint
+//!                                         OP_XZ (version 3): liblzma at `preset` (level
+//!                                         0–9, bit 31 = extreme) with integrity check
+//!                                         `check` (xz header id) compresses the next
+//!                                         plain_len plain bytes into exactly comp_len
+//!                                         bytes: single-threaded when block_size is 0,
+//!                                         else the multi-threaded encoder's layout with
+//!                                         blocks of block_size plaintext bytes
 //!
 //! chunks := (0x01 plain_len:varint comp_len:varint corr_len:varint corr[corr_len])* 0x00
 //!         | 0x02 level:u8 plain_len:varint comp_len:varint 0x00
@@ -97,12 +109,14 @@
 //! `unwrap`s and asserts), so a panic in it becomes `SeeThroughError::Preflate`;
 //! this relies on `panic = "unwind"`.
 
+mod ar;
 mod engine;
 mod error;
 mod expand;
 mod gzip;
 mod rebuild;
 mod wire;
+mod xz_exact;
 mod zip;
 mod zlib_exact;
 
@@ -164,6 +178,8 @@ pub struct ExpandStats {
     pub kept_raw: usize,
     /// Of the reproduced streams, those zlib itself recreates (no corrections needed).
     pub zlib: usize,
+    /// Of the reproduced streams, xz streams (liblzma recreates them from their preset).
+    pub xz: usize,
     /// Bytes written to the plain stream.
     pub plain_len: u64,
     /// Bytes written to the recipe.
@@ -235,7 +251,7 @@ pub fn expand(
         let mut sink = expand::Sink::new(&mut plain, &mut recipe);
         sink.op(&header)?;
         if !ex.container(input, &mut sink, opts.max_depth.min(wire::MAX_NEST))? {
-            tracing::debug!("not seen through: not a gzip or zip container");
+            tracing::debug!("not seen through: not a gzip, zip, xz or ar container");
             return Ok(None);
         }
         sink.finish()?;

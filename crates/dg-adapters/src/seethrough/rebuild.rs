@@ -7,8 +7,9 @@ use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, HEADER_LEN, MAGIC,
     MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, MIN_VERSION, OP_COPY, OP_DEFLATE,
-    OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, TRAILER_LEN, VERSION,
+    OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, OP_XZ, TRAILER_LEN, VERSION,
 };
+use super::xz_exact::{self, XzParams};
 use super::zlib_exact;
 
 /// Where rebuilt bytes go: the caller's writer or a bounded in-memory buffer.
@@ -246,6 +247,7 @@ fn run_ops(
                 t[4..].copy_from_slice(&(len as u32).to_le_bytes());
                 out.put(&t, at)?;
             }
+            OP_XZ => run_xz(r, p, out, at)?,
             _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
         }
     }
@@ -363,4 +365,48 @@ fn run_zlib(
         )));
     }
     Ok((crc32fast::hash(text), plain_len))
+}
+
+/// An xz stream recorded as its liblzma parameters (`OP_XZ`): compresses its plaintext again.
+fn run_xz(
+    r: &mut Reader<'_>,
+    src: &mut Reader<'_>,
+    out: &mut dyn Out,
+    at: u64,
+) -> Result<(), SeeThroughError> {
+    let preset = u32::try_from(r.varint()?)
+        .map_err(|_| SeeThroughError::bad(at, "xz preset out of range"))?;
+    let check = r.u8()?;
+    let block_size = r.varint()?;
+    let plain_len = r.varint()?;
+    let comp_len = r.varint()?;
+    if comp_len > max_comp_for_plain(plain_len) || comp_len > out.room() {
+        return Err(SeeThroughError::bad(
+            at,
+            "xz stream compressed length out of bounds",
+        ));
+    }
+    let params = XzParams {
+        preset,
+        check,
+        block_size,
+    };
+    let text = src.take(plain_len)?;
+    let mut room = comp_len;
+    let written = xz_exact::compress(text, params, &mut |bytes| {
+        let n = bytes.len() as u64;
+        if n > room {
+            return Err(SeeThroughError::Mismatch(format!(
+                "xz stream at recipe byte {at} recreates more than its {comp_len} bytes"
+            )));
+        }
+        room -= n;
+        out.put(bytes, at)
+    })?;
+    if written != comp_len {
+        return Err(SeeThroughError::Mismatch(format!(
+            "xz stream at recipe byte {at} recreated {written} bytes, expected {comp_len}"
+        )));
+    }
+    Ok(())
 }

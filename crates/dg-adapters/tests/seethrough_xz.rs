@@ -1,0 +1,154 @@
+//! xz streams seen through: what the `xz` program writes (single- and multi-threaded, several
+//! presets, concatenated streams) and Debian `.deb` archives comes back byte for byte from
+//! plaintext + recipe, and a stream liblzma cannot recreate is kept raw.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use dg_adapters::seethrough::{expand, rebuild, ExpandOptions};
+
+fn text(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 64);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(
+            format!(
+                "INSERT INTO t VALUES ({}, 'name-{}');\n",
+                x % 100_000,
+                x % 977
+            )
+            .as_bytes(),
+        );
+    }
+    out.truncate(n);
+    out
+}
+
+/// `xz ARGS` over `data`, or `None` (after a loud note) when the program is missing.
+fn xz(data: &[u8], args: &[&str]) -> Option<Vec<u8>> {
+    let child = Command::new("xz")
+        .args(args)
+        .args(["-c", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var_os("DG_REQUIRE_TOOLS").is_none(),
+            "DG_REQUIRE_TOOLS is set but `xz` is missing"
+        );
+        eprintln!("!!!!!!!! SKIPPING: the xz program is not installed !!!!!!!!");
+        return None;
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    Some(out.stdout)
+}
+
+/// Expands and rebuilds `file`; returns (plain, recipe length) when it was seen through.
+fn round_trip(file: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let (mut plain, mut recipe) = (Vec::new(), Vec::new());
+    let opts = ExpandOptions {
+        self_check: true,
+        ..ExpandOptions::default()
+    };
+    expand(file, &mut plain, &mut recipe, &opts).unwrap()?;
+    let mut back = Vec::new();
+    rebuild(&plain, &recipe, &mut back, file.len() as u64).unwrap();
+    assert!(back == file, "rebuilt bytes equal the original");
+    Some((plain, recipe.len()))
+}
+
+#[test]
+fn what_the_xz_program_writes_is_seen_through() {
+    let data = text(7, 3_000_000);
+    for args in [
+        &["-6"][..],
+        &["-9e"],
+        &["-1"],
+        &["-6", "-C", "crc32"],
+        &["-6", "-T2", "--block-size=1MiB"],
+        &["-T2", "-6"],
+        &["-3", "-C", "sha256"],
+    ] {
+        let Some(file) = xz(&data, args) else { return };
+        let (plain, recipe) =
+            round_trip(&file).unwrap_or_else(|| panic!("xz {args:?} seen through"));
+        assert!(
+            plain == data,
+            "xz {args:?}: the plain form is the plaintext"
+        );
+        assert!(recipe < 100, "xz {args:?}: recipe of {recipe} bytes");
+    }
+    // Two streams one after the other, with stream padding between.
+    let (Some(mut two), Some(second)) = (xz(&data[..1000], &["-6"]), xz(&data[1000..], &["-2"]))
+    else {
+        return;
+    };
+    two.extend_from_slice(&[0; 8]);
+    two.extend_from_slice(&second);
+    let (plain, _) = round_trip(&two).unwrap();
+    assert_eq!(plain.len(), data.len() + 8);
+}
+
+#[test]
+fn streams_liblzma_does_not_write_are_kept_raw() {
+    let data = text(8, 500_000);
+    // A BCJ filter before LZMA2, and a dictionary no preset uses.
+    for args in [
+        &["--x86", "--lzma2=preset=6"][..],
+        &["--lzma2=preset=6,dict=3MiB"],
+    ] {
+        let Some(file) = xz(&data, args) else { return };
+        assert!(
+            round_trip(&file).is_none(),
+            "xz {args:?} is not seen through"
+        );
+    }
+}
+
+fn ar_member(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = format!(
+        "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+        0,
+        0,
+        0,
+        100644,
+        data.len()
+    )
+    .into_bytes();
+    h.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        h.push(b'\n');
+    }
+    h
+}
+
+#[test]
+fn a_deb_archive_is_seen_through_member_by_member() {
+    let control = text(9, 3_001);
+    let data = text(10, 2_000_001);
+    let (Some(control_xz), Some(data_xz)) =
+        (xz(&control, &["-T2", "-6"]), xz(&data, &["-T2", "-6"]))
+    else {
+        return;
+    };
+    let mut deb = b"!<arch>\n".to_vec();
+    deb.extend(ar_member("debian-binary", b"2.0\n"));
+    deb.extend(ar_member("control.tar.xz", &control_xz));
+    deb.extend(ar_member("data.tar.xz", &data_xz));
+    let (plain, _) = round_trip(&deb).unwrap();
+    assert!(plain.len() > control.len() + data.len());
+    assert!(
+        plain.windows(64).any(|w| w == &data[..64]),
+        "the data member's plaintext is in the plain form"
+    );
+}
