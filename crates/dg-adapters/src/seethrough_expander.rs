@@ -1,5 +1,5 @@
-//! The see-through expander behind the [`Expander`] port: gzip and zip deflate streams undone
-//! with preflate, recreated bit for bit on the way back.
+//! The see-through expander behind the [`Expander`] port: gzip, zip and xz streams undone,
+//! recreated bit for bit on the way back (zlib, preflate or liblzma).
 
 use std::io::Write;
 
@@ -7,8 +7,9 @@ use dg_ports::{Error, ExpandSummary, Expander, Result};
 
 use crate::seethrough::{self, ExpandOptions, SeeThroughError};
 
-/// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…) and zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
-/// `.nupkg`…) files, nested up to two levels, seen through to their plaintext.
+/// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
+/// `.nupkg`…), xz (`.tar.xz`, `.txz`) and ar (`.deb`) files, nested up to two levels, seen
+/// through to their plaintext.
 #[derive(Clone, Debug)]
 pub struct SeeThrough {
     /// Expansion settings.
