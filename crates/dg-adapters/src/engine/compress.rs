@@ -12,7 +12,7 @@ use super::io::{input_error, SinkWriter};
 ///
 /// A reference is compressed once and read by every later download, so small inputs (up to
 /// `small_limit` bytes) get the slower `small_level`: their time stays a few seconds at most.
-/// Inputs up to `xz_limit` go to xz at preset 6 with a dictionary that spans them: 2–15%
+/// Inputs up to `xz_limit` go to xz at preset 6 with a dictionary of up to 16 MiB: 2–15%
 /// smaller than zstd's level 17 on source tarballs, SQL dumps and the plain forms of `.deb`
 /// packages (whose `.xz` members it matches), for about the same time. Decompression tells
 /// the two apart by their magic bytes, so references written by either are read.
@@ -26,22 +26,23 @@ pub struct ZstdCompressor {
     pub small_level: i32,
     /// Size up to which `small_level` applies (buffered in memory to find out).
     pub small_limit: usize,
-    /// Size up to which xz is used instead (0: never); at most `small_limit`.
+    /// Size up to which xz is used instead (0: never); inputs up to it are buffered in memory.
     pub xz_limit: usize,
 }
 
 impl Default for ZstdCompressor {
     fn default() -> Self {
         // Level 12 with long-distance matching: within ~15% of level 19's size at a tenth of
-        // its time (a 98 MB plain form: 7.5 MB in 10 s vs 6.3 MB in 190 s here). Up to 16 MiB,
+        // its time (a 98 MB plain form: 7.5 MB in 10 s vs 6.3 MB in 190 s here). Up to 64 MiB,
         // xz: a 4.4 MB tokio source tarball 546 KB (zstd 17) -> 541 KB, a 6 MB SQL dump 568 KB
-        // -> 536 KB, a 6 MB `.deb` plain form 2.2 MB -> 1.9 MB (its own xz size).
+        // -> 536 KB, a 6 MB `.deb` plain form 2.2 MB -> 1.9 MB (its own xz size), an 18 MB
+        // tar from a `.tar.xz` 3.2 MB (zstd 12) -> its own 2.7 MB.
         ZstdCompressor {
             level: 12,
             workers: 2,
             small_level: 17,
             small_limit: 16 << 20,
-            xz_limit: 16 << 20,
+            xz_limit: 64 << 20,
         }
     }
 }
@@ -59,10 +60,10 @@ impl Compressor for ZstdCompressor {
         // Read up to one byte past the small limit to learn which side of it the input is.
         let mut head = Vec::new();
         input
-            .take(self.small_limit as u64 + 1)
+            .take(self.small_limit.max(self.xz_limit) as u64 + 1)
             .read_to_end(&mut head)
             .map_err(|e| Error::io("reading the data to compress", e))?;
-        if head.len() <= self.xz_limit.min(self.small_limit) {
+        if head.len() <= self.xz_limit {
             return xz_compress(&head, out);
         }
         let level = if head.len() <= self.small_limit {
@@ -116,10 +117,11 @@ fn xz_err(e: liblzma::stream::Error) -> Error {
     Error::io("xz", io::Error::other(e))
 }
 
-/// xz at preset 6, the dictionary sized to the input (at least 1 MiB), CRC-64.
+/// xz at preset 6, the dictionary sized to the input (1–16 MiB: at most ~190 MiB of encoder
+/// memory), CRC-64.
 fn xz_compress(input: &[u8], out: &mut dyn Write) -> Result<()> {
     let mut options = LzmaOptions::new_preset(6).map_err(xz_err)?;
-    let dict = u32::try_from(input.len().max(1 << 20)).unwrap_or(u32::MAX);
+    let dict = u32::try_from(input.len().clamp(1 << 20, 16 << 20)).unwrap_or(16 << 20);
     options.dict_size(dict);
     let mut filters = Filters::new();
     filters.lzma2(&options);
