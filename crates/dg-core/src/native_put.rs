@@ -257,7 +257,15 @@ impl DeltaGlider {
             Ok(c) => c,
             Err(e) => return self.put_direct(&up, format!("{e}")).await,
         };
-        up.notes.extend(choice.passed_over.iter().cloned());
+        // An engine the user named and could not have is news; the native default passed
+        // over for a large file (LZMA's memory limit) is not.
+        if request.engine.is_some() {
+            up.notes.extend(choice.passed_over.iter().cloned());
+        } else {
+            for why in &choice.passed_over {
+                debug!(%why, "native default engine passed over");
+            }
+        }
         let header = Header {
             kind: Kind::Delta,
             original: Self::original(&up),
