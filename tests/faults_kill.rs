@@ -1,6 +1,7 @@
-//! `dg cp` killed with SIGKILL at 20 points of an upload, on a local directory store and on an
-//! S3 server over HTTP: after each kill every listed object downloads byte-identical (and
-//! `verify` finds nothing broken), and running the same command again completes.
+//! `dg cp` killed with SIGKILL at 20 points of an upload (half into a fresh deltaspace, half
+//! overwriting every file with a new build), on a local directory store and on an S3 server
+//! over HTTP: after each kill every listed object downloads byte-identical to a source (the
+//! new build or the one it replaces), `verify` finds nothing broken, and a rerun completes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -94,17 +95,22 @@ impl Target {
 }
 
 /// Three versions of a release large enough to take a while (and go multipart on S3), and a
-/// small text file.
-fn sources(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// small text file; `round` 1 edits every file of round 0 (a new build of the same names).
+fn sources(dir: &Path, round: u64) -> BTreeMap<String, Vec<u8>> {
     let v1 = noise(11, 24 << 20);
     let v2 = edit(&v1, 5, 64);
     let v3 = edit(&v2, 6, 64);
-    let files = BTreeMap::from([
+    let mut files = BTreeMap::from([
         ("app-1.0.bin".to_string(), v1),
         ("app-1.1.bin".to_string(), v2),
         ("app-1.2.bin".to_string(), v3),
         ("notes.txt".to_string(), b"release notes\n".to_vec()),
     ]);
+    if round > 0 {
+        for (seed, data) in files.values_mut().enumerate() {
+            *data = edit(data, 100 * round + seed as u64, 64);
+        }
+    }
     std::fs::create_dir_all(dir).unwrap();
     for (name, data) in &files {
         std::fs::write(dir.join(name), data).unwrap();
@@ -128,26 +134,42 @@ fn kill_and_rerun(store: &Target, work: &Path) {
     store.store.block_on(async {
         store.client.create_bucket("releases").await.unwrap();
     });
-    let src = work.join("src");
-    let files = sources(&src);
-    let src_arg = src.to_str().unwrap().to_string();
+    // Round 0 goes into a fresh deltaspace (reference creation); round 1 overwrites every
+    // file of a complete round 0 with a new build (deltas replacing deltas).
+    let rounds = [0, 1].map(|round| {
+        let dir = work.join(format!("src{round}"));
+        let files = sources(&dir, round);
+        (dir.to_str().unwrap().to_string(), files)
+    });
+    let upload =
+        |src: &str, target: &str| ["cp", "-r", src, target, "-q", "-j", "2"].map(str::to_string);
 
-    // How long an undisturbed upload takes here, to spread the kills over it.
-    let started = Instant::now();
-    store.ok(work, &["cp", "-r", &src_arg, "s3://releases/warm/", "-q"]);
-    let full = started.elapsed();
-    assert_eq!(store.listed("warm/"), files);
+    // How long each undisturbed upload takes here, to spread the kills over it.
+    let mut full = Vec::new();
+    for (src, files) in &rounds {
+        let started = Instant::now();
+        store.ok(
+            work,
+            &upload(src, "s3://releases/warm/")
+                .each_ref()
+                .map(String::as_str),
+        );
+        full.push(started.elapsed());
+        assert_eq!(&store.listed("warm/"), files);
+    }
 
     let mut points = Points(0x9E37_79B9_7F4A_7C15);
     let mut outcomes = Vec::new();
     for i in 0..KILLS {
-        // Even kills hit a fresh deltaspace (reference creation), odd ones an upload over the
-        // complete state the previous rerun left (overwrites).
+        let round = i % 2;
+        let (src, files) = &rounds[round];
         let prefix = format!("k{}/", i / 2);
         let target = format!("s3://releases/{prefix}");
-        let at = full.mul_f64(points.next());
+        // Within the first 90% of the undisturbed time, so that most kills land inside.
+        let at = full[round].mul_f64(0.9 * points.next());
+        let args = upload(src, &target);
         let mut child = store
-            .dg(work, &["cp", "-r", &src_arg, &target, "-q", "-j", "2"])
+            .dg(work, &args.each_ref().map(String::as_str))
             .spawn()
             .unwrap();
         std::thread::sleep(at);
@@ -155,26 +177,31 @@ fn kill_and_rerun(store: &Target, work: &Path) {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
+        // Every listed object is whole: the new build, or (overwrites) the one it replaces.
         let listed = store.listed(&prefix);
+        let mut replaced = 0;
         for (name, data) in &listed {
+            let new = files.get(name) == Some(data);
+            let old = round == 1 && rounds[0].1.get(name) == Some(data);
             assert!(
-                files.get(name) == Some(data),
-                "kill {i} at {at:?}: {prefix}{name} is listed but differs from its source"
+                new || old,
+                "kill {i} at {at:?}: {prefix}{name} is listed but matches no source"
             );
+            replaced += usize::from(new);
         }
         outcomes.push(format!(
-            "kill {i} at {:.0} ms: {} of {} files listed{}",
+            "kill {i} at {:.0} ms: {} of {} files listed, {replaced} of them this build's{}",
             at.as_secs_f64() * 1000.0,
             listed.len(),
             files.len(),
             if finished { " (had finished)" } else { "" }
         ));
 
-        store.ok(work, &["cp", "-r", &src_arg, &target, "-q"]);
-        assert_eq!(store.listed(&prefix), files, "rerun after kill {i}");
+        store.ok(work, &args.each_ref().map(String::as_str));
+        assert_eq!(&store.listed(&prefix), files, "rerun after kill {i}");
     }
     // What the kills caught, for the log (`cargo test -- --nocapture`).
-    println!("undisturbed upload: {full:?}\n{}", outcomes.join("\n"));
+    println!("undisturbed uploads: {full:?}\n{}", outcomes.join("\n"));
     // Most kills must land inside the upload, or the test proves little.
     let interrupted = outcomes.iter().filter(|o| !o.contains("finished")).count();
     assert!(interrupted >= KILLS / 2, "{outcomes:#?}");
