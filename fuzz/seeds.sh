@@ -21,7 +21,33 @@ for i, (a, b) in enumerate([(0, 4096), (100, 3000), (1000, 2000), (0, 10)]):
     t = bytearray(v[a:b]) + b"edit %d" % i + bytes(v[:a])
     open(os.path.join(out, "t%d.bin" % i), "wb").write(t)
 PY
-mkdir -p corpus/vcdiff_decode corpus/engine_decode corpus/native_header
+mkdir -p corpus/vcdiff_decode corpus/engine_decode corpus/native_header corpus/seethrough_rebuild
+# see-through op lists (u16 LE op-list length, ops, plain stream): copy + literal, and one stream
+# each that zlib, liblzma and libbzip2 recreate from the plain text (Python's bindings of the
+# same libraries write the same bytes).
+python3 - corpus/seethrough_rebuild <<'PY'
+import bz2, lzma, os, sys, zlib
+out = sys.argv[1]
+def varint(v):
+    b = bytearray()
+    while True:
+        byte = v & 0x7F
+        v >>= 7
+        b.append(byte | (0x80 if v else 0))
+        if not v:
+            return bytes(b)
+text = b"".join(b"row %d of the fuzz seed, value %d\n" % (i, i * 7 % 13) for i in range(120))
+def seed(name, ops, plain):
+    open(os.path.join(out, name), "wb").write(len(ops).to_bytes(2, "little") + ops + plain)
+seed("copy-lit", b"\x01" + varint(100) + b"\x02\x03abc\x01" + varint(len(text) - 100) + b"\x00", text)
+c = zlib.compressobj(6, zlib.DEFLATED, -15, 8)
+deflated = c.compress(text) + c.flush()
+seed("zlib-gzip-trailer", b"\x03\x02\x06" + varint(len(text)) + varint(len(deflated)) + b"\x00\x05\x00", text)
+xz = lzma.compress(text, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+seed("xz", b"\x06" + varint(6) + b"\x04" + varint(0) + varint(len(text)) + varint(len(xz)) + b"\x00", text)
+bz = bz2.compress(text, 9)
+seed("bzip2", b"\x07\x09" + varint(len(text)) + varint(len(bz)) + b"\x00", text)
+PY
 for t in "$work"/t*.bin; do
   n=$(basename "$t" .bin)
   for e in vcdiff lzma zstd rsync; do
@@ -35,4 +61,4 @@ for t in "$work"/t*.bin; do
   fi
 done
 printf '\x89DGX\x01\x02\x01\x21\x05' > corpus/native_header/seed-delta
-echo "seeded: $(ls corpus/vcdiff_decode | wc -l) vcdiff, $(ls corpus/engine_decode | wc -l) engine, $(ls corpus/native_header | wc -l) header"
+echo "seeded: $(ls corpus/vcdiff_decode | wc -l) vcdiff, $(ls corpus/engine_decode | wc -l) engine, $(ls corpus/native_header | wc -l) header, $(ls corpus/seethrough_rebuild | wc -l) see-through"

@@ -1,5 +1,4 @@
-//! The see-through expander behind the [`Expander`] port: gzip, zip and xz streams undone,
-//! recreated bit for bit on the way back (zlib, preflate or liblzma).
+//! The see-through expander behind the [`Expander`] port: gzip, zip, xz and bzip2 streams undone, recreated bit for bit on the way back.
 
 use std::io::Write;
 
@@ -8,8 +7,9 @@ use dg_ports::{Error, ExpandSummary, Expander, Result};
 use crate::seethrough::{self, ExpandOptions, SeeThroughError};
 
 /// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
-/// `.nupkg`…), xz (`.tar.xz`, `.txz`) and ar (`.deb`) files, nested up to two levels, seen
-/// through to their plaintext.
+/// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`) and ar (`.deb`)
+/// files, nested up to two levels, seen through to their plaintext (zlib, preflate, liblzma
+/// or libbzip2 recreates the compressed bytes on the way back).
 #[derive(Clone, Debug)]
 pub struct SeeThrough {
     /// Expansion settings.

@@ -527,12 +527,12 @@ fn hostile_recipes_fail_cleanly() {
     assert!(rebuild(&p, &e.recipe, &mut Vec::new(), u64::MAX).is_err());
     assert!(rebuild(&e.plain[1..], &e.recipe, &mut Vec::new(), u64::MAX).is_err());
     // version / magic / limit
-    for version in [0u8, 4] {
+    for version in [0u8, 5] {
         let mut r = e.recipe.clone();
         r[4] = version;
         assert!(matches!(
             rebuild(&e.plain, &r, &mut Vec::new(), u64::MAX),
-            Err(SeeThroughError::UnsupportedVersion { found, supported: 3 }) if found == version
+            Err(SeeThroughError::UnsupportedVersion { found, supported: 4 }) if found == version
         ));
     }
     assert!(matches!(

@@ -3,9 +3,10 @@
 //! plaintext + recipe, and a stream liblzma cannot recreate is kept raw.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+#[path = "seethrough_common/mod.rs"]
+mod common;
 
+use common::{ar_member, program};
 use dg_adapters::seethrough::{expand, rebuild, ExpandOptions};
 
 fn text(seed: u64, n: usize) -> Vec<u8> {
@@ -28,29 +29,11 @@ fn text(seed: u64, n: usize) -> Vec<u8> {
     out
 }
 
-/// `xz ARGS` over `data`, or `None` (after a loud note) when the program is missing.
+/// `xz ARGS` over `data`, or `None` when the program is missing (see `program`).
 fn xz(data: &[u8], args: &[&str]) -> Option<Vec<u8>> {
-    let child = Command::new("xz")
-        .args(args)
-        .args(["-c", "-q"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        assert!(
-            std::env::var_os("DG_REQUIRE_TOOLS").is_none(),
-            "DG_REQUIRE_TOOLS is set but `xz` is missing"
-        );
-        eprintln!("!!!!!!!! SKIPPING: the xz program is not installed !!!!!!!!");
-        return None;
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    Some(out.stdout)
+    let mut args = args.to_vec();
+    args.push("-q");
+    program("xz", &args, data)
 }
 
 /// Expands and rebuilds `file`; returns (plain, recipe length) when it was seen through.
@@ -113,23 +96,6 @@ fn streams_liblzma_does_not_write_are_kept_raw() {
             "xz {args:?} is not seen through"
         );
     }
-}
-
-fn ar_member(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = format!(
-        "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
-        0,
-        0,
-        0,
-        100644,
-        data.len()
-    )
-    .into_bytes();
-    h.extend_from_slice(data);
-    if data.len() % 2 == 1 {
-        h.push(b'\n');
-    }
-    h
 }
 
 #[test]

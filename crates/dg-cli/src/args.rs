@@ -417,8 +417,9 @@ pub struct DeltaArgs {
     /// deltaspaces get vcdiff, or lzma where that is smaller and worth its time.
     #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
     pub engine: Option<String>,
-    /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip/zip seen
-    /// through) or `compat` (readable by Python deltaglider). Existing deltaspaces keep theirs.
+    /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip, zip, xz and
+    /// bzip2 seen through) or `compat` (readable by Python deltaglider). Existing deltaspaces
+    /// keep theirs.
     #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
     pub format: Option<dg_core::Format>,
 }

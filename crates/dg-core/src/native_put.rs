@@ -353,6 +353,7 @@ impl DeltaGlider {
                 .await?;
             return Ok(delta.map(|d| (chosen, d)));
         };
+        let size = plain.len();
         let Some(fast) = self
             .encode_checked(
                 &first,
@@ -364,9 +365,24 @@ impl DeltaGlider {
             )
             .await?
         else {
-            return Ok(None);
+            // VCDIFF's delta is over the budget. For a compressed file the budget (a share of
+            // the compressed size) can sit far below the ceiling of the plain form, where
+            // LZMA's smaller delta may still fit: try it there, not beyond.
+            if budget.saturating_mul(SECOND_TRY_CEILING) >= size {
+                return Ok(None);
+            }
+            let delta = self
+                .encode_checked(
+                    &chosen,
+                    basis.clone(),
+                    plain.clone(),
+                    plain_sha,
+                    budget,
+                    what,
+                )
+                .await?;
+            return Ok(delta.map(|d| (chosen, d)));
         };
-        let size = plain.len();
         let pays = fast.len().saturating_mul(SECOND_TRY_FLOOR) >= size
             && fast.len().saturating_mul(SECOND_TRY_CEILING) <= size;
         if !pays {

@@ -32,7 +32,7 @@ pub struct Ports {
 /// How new deltaspaces are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
-    /// dg's own format: the reference stored compressed and seen through (gzip/zip), deltas
+    /// dg's own format: the reference stored compressed and seen through (gzip, zip, xz, bzip2), deltas
     /// between plain forms. Smallest; Python DeltaGlider cannot read it.
     #[default]
     Native,

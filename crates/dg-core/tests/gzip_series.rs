@@ -9,7 +9,7 @@ use std::sync::Arc;
 use dg_adapters::engine::{LzmaEngine, VcdiffEngine, ZstdCompressor};
 use dg_adapters::{MemoryCache, MemoryStaging, MemoryStorage, SeeThrough};
 use dg_core::{Config, DeltaGlider, EngineSet, Ports, PutRequest, Stored};
-use dg_ports::{BytesBlob, Location, ObjectStorageExt, Staging};
+use dg_ports::{BytesBlob, DiffEngine, Location, ObjectStorageExt, Staging};
 use flate2::{write::GzEncoder, Compression};
 use proptest::prelude::*;
 
@@ -332,5 +332,51 @@ async fn native_deltas_take_lzma_only_where_it_pays() {
         ["vcdiff", "lzma", "vcdiff"],
         "{:?}",
         costs.kinds
+    );
+}
+
+/// A compressed file's budget is a share of its *compressed* size, which can fall between
+/// VCDIFF's and LZMA's deltas of the plain forms: LZMA is still tried, and its delta stored
+/// rather than the whole file (a 30-day `.sql.bz2` series stored its last days whole).
+#[tokio::test(flavor = "multi_thread")]
+async fn lzma_is_tried_when_vcdiff_passes_a_compressed_files_budget() {
+    let mut rng = Rng(0xb0d9e7);
+    let mut rows: Vec<String> = (0..20_000).map(|id| row(&mut rng, id)).collect();
+    let base = dump(&rows);
+    for _ in 0..rows.len() / 5 {
+        let i = rng.below(rows.len() as u64) as usize;
+        rows[i] = row(&mut rng, i as u64);
+    }
+    let edited = dump(&rows);
+    let size = |engine: &dyn DiffEngine| {
+        let mut delta = Vec::new();
+        engine.encode(&base, &mut &edited[..], &mut delta).unwrap();
+        delta.len() as f64
+    };
+    let (vcdiff, lzma) = (size(&VcdiffEngine::default()), size(&LzmaEngine::default()));
+    assert!(lzma < vcdiff * 0.9, "lzma {lzma} vs vcdiff {vcdiff}");
+    let files = [gzip(&base, 9), gzip(&edited, 9)];
+    // A budget halfway between the two deltas.
+    let ratio = (vcdiff + lzma) / 2.0 / files[1].len() as f64;
+    let (dg, _) = service();
+    let mut kinds = Vec::new();
+    for (i, data) in files.iter().enumerate() {
+        let out = dg
+            .put(
+                BytesBlob::shared(data.clone()),
+                &Location::new("b", format!("s/{i}.sql.gz")),
+                &PutRequest {
+                    max_ratio: Some(ratio),
+                    ..PutRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        kinds.push(out.stored);
+    }
+    assert!(
+        matches!(kinds[1], Stored::Delta { engine: "lzma", .. }),
+        "vcdiff {vcdiff}, lzma {lzma}, ratio {ratio:.3}: {:?}",
+        kinds[1]
     );
 }

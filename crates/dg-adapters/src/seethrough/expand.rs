@@ -1,13 +1,14 @@
-//! `expand`: walks gzip/zip/xz/ar containers, analyses compressed streams, emits plain + recipe.
+//! `expand`: walks gzip/zip/xz/bzip2/ar containers, analyses compressed streams, emits plain + recipe.
 
 use std::io::Write;
 
+use super::bzip2_exact;
 use super::engine::Analyzer;
 use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, MAX_CHUNK_PLAIN,
-    MAX_NESTED_PLAIN, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT,
-    OP_XZ,
+    MAX_NESTED_PLAIN, OP_BZIP2, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER,
+    OP_LIT, OP_XZ,
 };
 use super::xz_exact;
 use super::zlib_exact::{self, Probe};
@@ -199,6 +200,9 @@ impl<'o> Expander<'o> {
         self.stats.partial += s.partial;
         self.stats.kept_raw += s.kept_raw;
         self.stats.corrections_len += s.corrections_len;
+        self.stats.zlib += s.zlib;
+        self.stats.xz += s.xz;
+        self.stats.bzip2 += s.bzip2;
         for n in s.notes {
             self.note(n);
         }
@@ -225,7 +229,11 @@ impl<'o> Expander<'o> {
             return Ok(true);
         }
         if xz_exact::looks_like_xz(data) {
-            self.xz(data, sink)?;
+            self.series(data, sink, Series::Xz)?;
+            return Ok(true);
+        }
+        if bzip2_exact::looks_like_bzip2(data) {
+            self.series(data, sink, Series::Bzip2)?;
             return Ok(true);
         }
         if let Some(spans) = ar::member_spans(data) {
@@ -235,45 +243,44 @@ impl<'o> Expander<'o> {
         Ok(false)
     }
 
-    /// xz streams one after the other (with stream padding between): each that liblzma
-    /// recreates becomes an `OP_XZ` and its plaintext; from the first that it does not, the
-    /// rest is copied.
-    fn xz(&mut self, data: &[u8], sink: &mut Sink<'_>) -> Result<(), SeeThroughError> {
+    /// xz or bzip2 streams one after the other (xz with stream padding between): each that
+    /// its library recreates becomes one op and its plaintext; from the first that it does
+    /// not, the rest is copied.
+    fn series(
+        &mut self,
+        data: &[u8],
+        sink: &mut Sink<'_>,
+        kind: Series,
+    ) -> Result<(), SeeThroughError> {
         let mut pos = 0usize;
-        while xz_exact::looks_like_xz(&data[pos..]) {
+        while kind.starts(&data[pos..]) {
             self.stats.streams += 1;
-            let Some(s) = xz_exact::probe(&data[pos..], self.budget)? else {
+            let Some((record, comp_len, plain_len)) = kind.probe(&data[pos..], self.budget)? else {
                 self.stats.kept_raw += 1;
                 self.note(format!(
-                    "xz stream at {pos} kept raw: liblzma does not recreate it from any preset \
-                     (another encoder, custom filters, or over the plaintext budget)"
+                    "{} stream at {pos} kept raw: {}",
+                    kind.name(),
+                    kind.unmatched()
                 ));
                 break;
             };
-            let stream = &data[pos..pos + s.comp_len];
-            self.budget = self.budget.saturating_sub(s.plain_len);
-            let mut record = vec![OP_XZ];
-            put_varint(&mut record, u64::from(s.params.preset));
-            record.push(s.params.check);
-            put_varint(&mut record, s.params.block_size);
-            put_varint(&mut record, s.plain_len);
-            put_varint(&mut record, s.comp_len as u64);
+            let stream = &data[pos..pos + comp_len];
+            self.budget = self.budget.saturating_sub(plain_len);
             sink.op(&record)?;
-            let written = xz_exact::plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
-            if written != s.plain_len {
+            let written = kind.plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
+            if written != plain_len {
                 return Err(SeeThroughError::SelfCheck(format!(
-                    "xz stream at {pos}: {written} plaintext bytes, {} expected",
-                    s.plain_len
+                    "{} stream at {pos}: {written} plaintext bytes, {plain_len} expected",
+                    kind.name()
                 )));
             }
             self.stats.reproduced += 1;
-            self.stats.xz += 1;
-            pos += s.comp_len;
-            let padding = data[pos..]
-                .chunks_exact(4)
-                .take_while(|c| c == &[0u8; 4])
-                .count()
-                * 4;
+            match kind {
+                Series::Xz => self.stats.xz += 1,
+                Series::Bzip2 => self.stats.bzip2 += 1,
+            }
+            pos += comp_len;
+            let padding = kind.padding(&data[pos..]);
             sink.copy(&data[pos..pos + padding])?;
             pos += padding;
         }
@@ -281,7 +288,7 @@ impl<'o> Expander<'o> {
         Ok(())
     }
 
-    /// An ar archive (`.deb`): members that are gzip, xz or zip are seen through.
+    /// An ar archive (`.deb`): members that are gzip, xz, bzip2 or zip are seen through.
     fn ar(
         &mut self,
         data: &[u8],
@@ -295,7 +302,8 @@ impl<'o> Expander<'o> {
             let member = &data[s.start..s.end];
             let container = gzip::looks_like_gzip(member)
                 || zip::looks_like_zip(member)
-                || xz_exact::looks_like_xz(member);
+                || xz_exact::looks_like_xz(member)
+                || bzip2_exact::looks_like_bzip2(member);
             if !(depth_left > 1 && container && self.container(member, sink, depth_left - 1)?) {
                 sink.copy(member)?;
             }
@@ -720,5 +728,88 @@ impl<'o> Expander<'o> {
         sink.text(&sub_plain)?;
         sink.op(records)?;
         Ok(true)
+    }
+}
+
+/// A format whose streams are recreated by compressing their plaintext again.
+#[derive(Clone, Copy, Debug)]
+enum Series {
+    Xz,
+    Bzip2,
+}
+
+impl Series {
+    fn name(self) -> &'static str {
+        match self {
+            Series::Xz => "xz",
+            Series::Bzip2 => "bzip2",
+        }
+    }
+
+    fn starts(self, data: &[u8]) -> bool {
+        match self {
+            Series::Xz => xz_exact::looks_like_xz(data),
+            Series::Bzip2 => bzip2_exact::looks_like_bzip2(data),
+        }
+    }
+
+    /// Why a stream was not recreated, for the notes.
+    fn unmatched(self) -> &'static str {
+        match self {
+            Series::Xz => {
+                "liblzma does not recreate it from any preset (another encoder, custom \
+                 filters, or over the plaintext budget)"
+            }
+            Series::Bzip2 => {
+                "libbzip2 does not recreate it (another encoder such as lbzip2, or over the \
+                 plaintext budget)"
+            }
+        }
+    }
+
+    /// The stream at the start of `data` if its library recreates it: (op record,
+    /// compressed length, plaintext length).
+    fn probe(
+        self,
+        data: &[u8],
+        budget: u64,
+    ) -> Result<Option<(Vec<u8>, usize, u64)>, SeeThroughError> {
+        Ok(match self {
+            Series::Xz => xz_exact::probe(data, budget)?.map(|s| {
+                let mut record = vec![OP_XZ];
+                put_varint(&mut record, u64::from(s.params.preset));
+                record.push(s.params.check);
+                put_varint(&mut record, s.params.block_size);
+                put_varint(&mut record, s.plain_len);
+                put_varint(&mut record, s.comp_len as u64);
+                (record, s.comp_len, s.plain_len)
+            }),
+            Series::Bzip2 => bzip2_exact::probe(data, budget)?.map(|s| {
+                let mut record = vec![OP_BZIP2, s.level];
+                put_varint(&mut record, s.plain_len);
+                put_varint(&mut record, s.comp_len as u64);
+                (record, s.comp_len, s.plain_len)
+            }),
+        })
+    }
+
+    fn plaintext(
+        self,
+        stream: &[u8],
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), SeeThroughError>,
+    ) -> Result<u64, SeeThroughError> {
+        match self {
+            Series::Xz => xz_exact::plaintext(stream, emit),
+            Series::Bzip2 => bzip2_exact::plaintext(stream, emit),
+        }
+    }
+
+    /// Bytes between this stream and the next: xz's stream padding (groups of four zero
+    /// bytes); bzip2 streams follow each other directly.
+    fn padding(self, rest: &[u8]) -> usize {
+        match self {
+            Series::Xz => rest.chunks_exact(4).take_while(|c| c == &[0u8; 4]).count() * 4,
+            Series::Bzip2 => 0,
+        }
     }
 }

@@ -24,16 +24,18 @@
 //! the end of the last good chunk and the rest is kept raw ("partial").
 //!
 //! xz streams that liblzma wrote with a preset (`.tar.xz`, `.txz`, and the members of Debian's
-//! `.deb` ar archives) are recorded as that preset alone (`xz_exact`).
+//! `.deb` ar archives) are recorded as that preset alone (`xz_exact`), and bzip2 streams that
+//! libbzip2 wrote (`.tar.bz2`, `.bz2`, each stream of `pbzip2`'s output) as their block size
+//! (`bzip2_exact`).
 //!
-//! # Recipe format, version 3 (version 2 is version 3 without `OP_XZ`, version 1 version 2
-//! without `CHUNK_ZLIB`; all are read)
+//! # Recipe format, version 4 (version 3 is version 4 without `OP_BZIP2`, version 2 version 3
+//! without `OP_XZ`, version 1 version 2 without `CHUNK_ZLIB`; all are read)
 //!
 //! All integers are little-endian; `varint` is unsigned LEB128 (canonical, ≤ 10 bytes).
 //!
 //! ```text
 //! recipe  := header body trailer
-//! header  := "dgST" (4 bytes) | version u8 = 0x02 | flags u8 = 0x00
+//! header  := "dgST" (4 bytes) | version u8 (1–4) | flags u8 = 0x00
 //! body    := op* OP_END
 //! trailer := plain_len u64 | total_len u64 | crc32 u32 | recipe_crc u32   (24 bytes)
 //!            plain_len:  exact length of the plain stream
@@ -62,6 +64,11 @@
 //!                                         bytes: single-threaded when block_size is 0,
 //!                                         else the multi-threaded encoder's layout with
 //!                                         blocks of block_size plaintext bytes
+//!     | 0x07 level:u8 plain_len:varint comp_len:varint
+//!                                         OP_BZIP2 (version 4): libbzip2 with blocks of
+//!                                         `level` × 100 kB (1–9, work factor 30)
+//!                                         compresses the next plain_len plain bytes into
+//!                                         exactly comp_len bytes
 //!
 //! chunks := (0x01 plain_len:varint comp_len:varint corr_len:varint corr[corr_len])* 0x00
 //!         | 0x02 level:u8 plain_len:varint comp_len:varint 0x00
@@ -110,11 +117,13 @@
 //! this relies on `panic = "unwind"`.
 
 mod ar;
+mod bzip2_exact;
 mod engine;
 mod error;
 mod expand;
 mod gzip;
 mod rebuild;
+mod recompress;
 mod wire;
 mod xz_exact;
 mod zip;
@@ -180,6 +189,8 @@ pub struct ExpandStats {
     pub zlib: usize,
     /// Of the reproduced streams, xz streams (liblzma recreates them from their preset).
     pub xz: usize,
+    /// Of the reproduced streams, bzip2 streams (libbzip2 recreates them from their block size).
+    pub bzip2: usize,
     /// Bytes written to the plain stream.
     pub plain_len: u64,
     /// Bytes written to the recipe.
@@ -251,7 +262,7 @@ pub fn expand(
         let mut sink = expand::Sink::new(&mut plain, &mut recipe);
         sink.op(&header)?;
         if !ex.container(input, &mut sink, opts.max_depth.min(wire::MAX_NEST))? {
-            tracing::debug!("not seen through: not a gzip, zip, xz or ar container");
+            tracing::debug!("not seen through: not a gzip, zip, xz, bzip2 or ar container");
             return Ok(None);
         }
         sink.finish()?;

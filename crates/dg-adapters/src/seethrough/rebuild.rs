@@ -2,11 +2,12 @@
 
 use std::io::Write;
 
+use super::bzip2_exact;
 use super::engine::Recreator;
 use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, HEADER_LEN, MAGIC,
-    MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, MIN_VERSION, OP_COPY, OP_DEFLATE,
+    MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, MIN_VERSION, OP_BZIP2, OP_COPY, OP_DEFLATE,
     OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, OP_XZ, TRAILER_LEN, VERSION,
 };
 use super::xz_exact::{self, XzParams};
@@ -248,6 +249,7 @@ fn run_ops(
                 out.put(&t, at)?;
             }
             OP_XZ => run_xz(r, p, out, at)?,
+            OP_BZIP2 => run_bzip2(r, p, out, at)?,
             _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
         }
     }
@@ -332,14 +334,7 @@ fn run_zlib(
     if !(1..=9).contains(&level) {
         return Err(SeeThroughError::bad(at, "zlib level out of range"));
     }
-    let plain_len = r.varint()?;
-    let comp_len = r.varint()?;
-    if comp_len > max_comp_for_plain(plain_len) || comp_len > out.room() {
-        return Err(SeeThroughError::bad(
-            at,
-            "zlib stream compressed length out of bounds",
-        ));
-    }
+    let (plain_len, comp_len) = lengths(r, out, at, "zlib")?;
     let end_at = r.offset();
     if r.u8()? != CHUNK_END {
         return Err(SeeThroughError::bad(
@@ -348,22 +343,9 @@ fn run_zlib(
         ));
     }
     let text = src.take(plain_len)?;
-    let mut room = comp_len;
-    let written = zlib_exact::deflate(text, level, &mut |bytes| {
-        let n = bytes.len() as u64;
-        if n > room {
-            return Err(SeeThroughError::Mismatch(format!(
-                "zlib stream at recipe byte {at} recreates more than its {comp_len} bytes"
-            )));
-        }
-        room -= n;
-        out.put(bytes, at)
+    exactly("zlib", at, comp_len, out, |emit| {
+        zlib_exact::deflate(text, level, emit)
     })?;
-    if written != comp_len {
-        return Err(SeeThroughError::Mismatch(format!(
-            "zlib stream at recipe byte {at} recreated {written} bytes, expected {comp_len}"
-        )));
-    }
     Ok((crc32fast::hash(text), plain_len))
 }
 
@@ -378,26 +360,72 @@ fn run_xz(
         .map_err(|_| SeeThroughError::bad(at, "xz preset out of range"))?;
     let check = r.u8()?;
     let block_size = r.varint()?;
-    let plain_len = r.varint()?;
-    let comp_len = r.varint()?;
-    if comp_len > max_comp_for_plain(plain_len) || comp_len > out.room() {
-        return Err(SeeThroughError::bad(
-            at,
-            "xz stream compressed length out of bounds",
-        ));
-    }
+    let (plain_len, comp_len) = lengths(r, out, at, "xz")?;
     let params = XzParams {
         preset,
         check,
         block_size,
     };
     let text = src.take(plain_len)?;
+    exactly("xz", at, comp_len, out, |emit| {
+        xz_exact::compress(text, params, emit)
+    })
+}
+
+/// A bzip2 stream recorded as its block size (`OP_BZIP2`): compresses its plaintext again.
+fn run_bzip2(
+    r: &mut Reader<'_>,
+    src: &mut Reader<'_>,
+    out: &mut dyn Out,
+    at: u64,
+) -> Result<(), SeeThroughError> {
+    let level = r.u8()?;
+    if !(1..=9).contains(&level) {
+        return Err(SeeThroughError::bad(at, "bzip2 block size out of range"));
+    }
+    let (plain_len, comp_len) = lengths(r, out, at, "bzip2")?;
+    let text = src.take(plain_len)?;
+    exactly("bzip2", at, comp_len, out, |emit| {
+        bzip2_exact::compress(text, level, emit)
+    })
+}
+
+/// Reads a recompressed stream's plaintext and compressed lengths, refusing a compressed
+/// length its plaintext cannot need or the output has no room for.
+fn lengths(
+    r: &mut Reader<'_>,
+    out: &mut dyn Out,
+    at: u64,
+    what: &str,
+) -> Result<(u64, u64), SeeThroughError> {
+    let plain_len = r.varint()?;
+    let comp_len = r.varint()?;
+    if comp_len > max_comp_for_plain(plain_len) || comp_len > out.room() {
+        return Err(SeeThroughError::bad(
+            at,
+            format!("{what} stream compressed length out of bounds"),
+        ));
+    }
+    Ok((plain_len, comp_len))
+}
+
+/// Writes what `make` compresses into `out`, which must be exactly `comp_len` bytes (a
+/// mismatch error names the `what` stream otherwise); `make` returns how many it gave.
+fn exactly(
+    what: &str,
+    at: u64,
+    comp_len: u64,
+    out: &mut dyn Out,
+    make: impl FnOnce(
+        &mut dyn FnMut(&[u8]) -> Result<(), SeeThroughError>,
+    ) -> Result<u64, SeeThroughError>,
+) -> Result<(), SeeThroughError> {
     let mut room = comp_len;
-    let written = xz_exact::compress(text, params, &mut |bytes| {
+    let written = make(&mut |bytes| {
         let n = bytes.len() as u64;
         if n > room {
             return Err(SeeThroughError::Mismatch(format!(
-                "xz stream at recipe byte {at} recreates more than its {comp_len} bytes"
+                "{what} stream at recipe byte {at} recreates more than its {comp_len} bytes"
             )));
         }
         room -= n;
@@ -405,7 +433,7 @@ fn run_xz(
     })?;
     if written != comp_len {
         return Err(SeeThroughError::Mismatch(format!(
-            "xz stream at recipe byte {at} recreated {written} bytes, expected {comp_len}"
+            "{what} stream at recipe byte {at} recreated {written} bytes, expected {comp_len}"
         )));
     }
     Ok(())

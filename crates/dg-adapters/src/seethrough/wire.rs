@@ -4,9 +4,9 @@ use super::error::SeeThroughError;
 
 /// First four bytes of every recipe.
 pub(super) const MAGIC: [u8; 4] = *b"dgST";
-/// Recipe format version written by this build (2 added `CHUNK_ZLIB`, 3 `OP_XZ`); it reads
-/// 1 to 3.
-pub(super) const VERSION: u8 = 3;
+/// Recipe format version written by this build (2 added `CHUNK_ZLIB`, 3 `OP_XZ`, 4
+/// `OP_BZIP2`); it reads 1 to 4.
+pub(super) const VERSION: u8 = 4;
 /// Oldest recipe format version this build reads.
 pub(super) const MIN_VERSION: u8 = 1;
 /// Size of the fixed header: magic + version + reserved flags byte.
@@ -30,6 +30,9 @@ pub(super) const OP_GZIP_TRAILER: u8 = 0x05;
 /// (Version 3.) An xz stream liblzma recreates from its plaintext (the next plain bytes) and
 /// its preset, check and block size.
 pub(super) const OP_XZ: u8 = 0x06;
+/// (Version 4.) A bzip2 stream libbzip2 recreates from its plaintext (the next plain bytes)
+/// and its block size.
+pub(super) const OP_BZIP2: u8 = 0x07;
 
 /// Chunk-list tag: one more chunk follows.
 pub(super) const CHUNK_MORE: u8 = 0x01;

@@ -10,6 +10,7 @@
 use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream, PRESET_EXTREME};
 
 use super::error::SeeThroughError;
+use super::recompress::{self, Step};
 
 /// First six bytes of an xz stream.
 pub(super) const MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
@@ -30,8 +31,6 @@ const PRESET_DICT: [u32; 10] = [
 ];
 /// Levels in the order they are tried (the common ones first).
 const LEVELS: [u32; 10] = [6, 9, 7, 8, 5, 4, 3, 2, 1, 0];
-/// I/O buffer size.
-const BUF: usize = 64 << 10;
 
 /// How an xz stream was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,50 +172,65 @@ pub(super) fn probe(data: &[u8], plain_limit: u64) -> Result<Option<XzStream>, S
     Ok(None)
 }
 
-fn decoder() -> Result<Stream, SeeThroughError> {
-    Stream::new_stream_decoder(DECODER_MEMLIMIT, 0).map_err(|e| lzma_err("xz decoder", e))
-}
+/// liblzma's encoder or decoder, one call at a time.
+struct Lzma(Stream);
 
-/// Decodes the stream at the start of `data` (without its padding), giving its plaintext to
-/// `emit` in pieces; returns (compressed length, plaintext length), or `None` when it is not a
-/// valid stream, needs too much memory, or its plaintext exceeds `plain_limit`.
-fn decode(
-    data: &[u8],
-    plain_limit: u64,
-    emit: &mut dyn FnMut(&[u8]) -> Result<bool, SeeThroughError>,
-) -> Result<Option<(usize, u64)>, SeeThroughError> {
-    let mut dec = decoder()?;
-    let mut out = vec![0u8; BUF];
-    loop {
-        let at = usize::try_from(dec.total_in()).unwrap_or(usize::MAX);
-        let input = data.get(at..).unwrap_or_default();
-        let before = dec.total_out();
-        let status = match dec.process(input, &mut out, Action::Run) {
-            Ok(s) => s,
-            Err(_) => return Ok(None),
-        };
-        let n = usize::try_from(dec.total_out() - before).unwrap_or(0);
-        if dec.total_out() > plain_limit {
-            return Ok(None);
-        }
-        if n > 0 && !emit(&out[..n])? {
-            return Ok(None);
-        }
-        match status {
-            Status::StreamEnd => {
-                let comp = usize::try_from(dec.total_in()).unwrap_or(usize::MAX);
-                return Ok(Some((comp, dec.total_out())));
-            }
-            _ if n == 0 && usize::try_from(dec.total_in()).unwrap_or(usize::MAX) == at => {
-                return Ok(None); // truncated: no progress without more input
-            }
-            _ => {}
-        }
+impl Step for Lzma {
+    fn step(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        finish: bool,
+    ) -> Result<(usize, usize, bool), SeeThroughError> {
+        let before = (self.0.total_in(), self.0.total_out());
+        let action = if finish { Action::Finish } else { Action::Run };
+        let status = self
+            .0
+            .process(input, out, action)
+            .map_err(|e| lzma_err("xz", e))?;
+        let (used, made) = recompress::counted(before, (self.0.total_in(), self.0.total_out()));
+        Ok((used, made, status == Status::StreamEnd))
     }
 }
 
+fn decoder() -> Result<Lzma, SeeThroughError> {
+    Stream::new_stream_decoder(DECODER_MEMLIMIT, 0)
+        .map(Lzma)
+        .map_err(|e| lzma_err("xz decoder", e))
+}
+
+/// The encoder that writes streams with `params`.
+fn encoder(params: XzParams) -> Result<Lzma, SeeThroughError> {
+    let check = check_of(params.check)
+        .ok_or_else(|| SeeThroughError::Mismatch(format!("xz check id {}", params.check)))?;
+    let level = params.preset & !PRESET_EXTREME;
+    if level > 9 || params.preset & !(PRESET_EXTREME | 0x0f) != 0 {
+        return Err(SeeThroughError::Mismatch(format!(
+            "xz preset {:#x}",
+            params.preset
+        )));
+    }
+    if params.block_size == 0 {
+        Stream::new_easy_encoder(params.preset, check)
+    } else {
+        MtStreamBuilder::new()
+            .threads(1)
+            .block_size(params.block_size)
+            .preset(params.preset)
+            .check(check)
+            .encoder()
+    }
+    .map(Lzma)
+    .map_err(|e| lzma_err("xz encoder", e))
+}
+
+/// (compressed length, plaintext length) of the valid stream at the start of `data` whose
+/// plaintext is at most `plain_limit` bytes.
 fn measure(data: &[u8], plain_limit: u64) -> Option<(usize, u64)> {
-    decode(data, plain_limit, &mut |_| Ok(true)).ok().flatten()
+    let mut dec = decoder().ok()?;
+    recompress::decode(&mut dec, data, plain_limit, &mut |_| Ok(true))
+        .ok()
+        .flatten()
 }
 
 /// Streams the plaintext of the (already probed) xz stream `stream` to `emit`.
@@ -224,120 +238,12 @@ pub(super) fn plaintext(
     stream: &[u8],
     emit: &mut dyn FnMut(&[u8]) -> Result<(), SeeThroughError>,
 ) -> Result<u64, SeeThroughError> {
-    match decode(stream, u64::MAX, &mut |b| emit(b).map(|_| true))? {
-        Some((_, n)) => Ok(n),
-        None => Err(SeeThroughError::SelfCheck(
-            "an xz stream that decoded before no longer does".into(),
-        )),
-    }
-}
-
-/// An encoder for `params`, writing whole pieces to a callback.
-pub(super) struct XzEncoder {
-    stream: Stream,
-    buf: Vec<u8>,
-}
-
-impl XzEncoder {
-    pub(super) fn new(params: XzParams) -> Result<Self, SeeThroughError> {
-        let check = check_of(params.check)
-            .ok_or_else(|| SeeThroughError::Mismatch(format!("xz check id {}", params.check)))?;
-        let level = params.preset & !PRESET_EXTREME;
-        if level > 9 || params.preset & !(PRESET_EXTREME | 0x0f) != 0 {
-            return Err(SeeThroughError::Mismatch(format!(
-                "xz preset {:#x}",
-                params.preset
-            )));
-        }
-        let stream = if params.block_size == 0 {
-            Stream::new_easy_encoder(params.preset, check)
-        } else {
-            MtStreamBuilder::new()
-                .threads(1)
-                .block_size(params.block_size)
-                .preset(params.preset)
-                .check(check)
-                .encoder()
-        }
-        .map_err(|e| lzma_err("xz encoder", e))?;
-        Ok(XzEncoder {
-            stream,
-            buf: vec![0u8; BUF],
-        })
-    }
-
-    fn run(
-        &mut self,
-        mut input: &[u8],
-        action: Action,
-        emit: &mut dyn FnMut(&[u8]) -> Result<bool, SeeThroughError>,
-    ) -> Result<bool, SeeThroughError> {
-        loop {
-            let (in_before, out_before) = (self.stream.total_in(), self.stream.total_out());
-            let status = self
-                .stream
-                .process(input, &mut self.buf, action)
-                .map_err(|e| lzma_err("xz encoder", e))?;
-            let used = usize::try_from(self.stream.total_in() - in_before).unwrap_or(0);
-            let made = usize::try_from(self.stream.total_out() - out_before).unwrap_or(0);
-            input = &input[used.min(input.len())..];
-            if made > 0 && !emit(&self.buf[..made])? {
-                return Ok(false);
-            }
-            let done = match action {
-                Action::Finish => status == Status::StreamEnd,
-                _ => input.is_empty() && made < self.buf.len(),
-            };
-            if done {
-                return Ok(true);
-            }
-            if used == 0 && made == 0 {
-                return Err(SeeThroughError::Mismatch(
-                    "the xz encoder made no progress".into(),
-                ));
-            }
-        }
-    }
-
-    /// Compresses `text`; `emit` returning false stops early (false returned).
-    pub(super) fn feed(
-        &mut self,
-        text: &[u8],
-        emit: &mut dyn FnMut(&[u8]) -> Result<bool, SeeThroughError>,
-    ) -> Result<bool, SeeThroughError> {
-        self.run(text, Action::Run, emit)
-    }
-
-    /// Ends the stream.
-    pub(super) fn finish(
-        &mut self,
-        emit: &mut dyn FnMut(&[u8]) -> Result<bool, SeeThroughError>,
-    ) -> Result<bool, SeeThroughError> {
-        self.run(&[], Action::Finish, emit)
-    }
+    recompress::plaintext(&mut decoder()?, stream, "an xz", emit)
 }
 
 /// True when compressing the plaintext of `stream` with `params` gives `stream` exactly.
 fn recreates(stream: &[u8], params: XzParams) -> Result<bool, SeeThroughError> {
-    let mut enc = XzEncoder::new(params)?;
-    let mut matched = 0usize;
-    let mut compare = |bytes: &[u8]| -> Result<bool, SeeThroughError> {
-        let end = matched + bytes.len();
-        if stream.get(matched..end) != Some(bytes) {
-            return Ok(false);
-        }
-        matched = end;
-        Ok(true)
-    };
-    let mut alive = true;
-    let decoded = decode(stream, u64::MAX, &mut |text| {
-        alive = enc.feed(text, &mut compare)?;
-        Ok(alive)
-    })?;
-    if decoded.is_none() || !alive || !enc.finish(&mut compare)? {
-        return Ok(false);
-    }
-    Ok(matched == stream.len())
+    recompress::recreates(&mut decoder()?, encoder(params)?, stream)
 }
 
 /// Compresses `text` with `params`, giving the bytes to `emit`; returns their count.
@@ -346,18 +252,7 @@ pub(super) fn compress(
     params: XzParams,
     emit: &mut dyn FnMut(&[u8]) -> Result<(), SeeThroughError>,
 ) -> Result<u64, SeeThroughError> {
-    let mut enc = XzEncoder::new(params)?;
-    let mut written = 0u64;
-    let mut out = |b: &[u8]| -> Result<bool, SeeThroughError> {
-        written += b.len() as u64;
-        emit(b)?;
-        Ok(true)
-    };
-    for piece in text.chunks(1 << 20) {
-        enc.feed(piece, &mut out)?;
-    }
-    enc.finish(&mut out)?;
-    Ok(written)
+    recompress::compress(encoder(params)?, text, emit)
 }
 
 #[cfg(test)]

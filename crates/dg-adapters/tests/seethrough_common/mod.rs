@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Cursor, Write};
+use std::process::{Command, Stdio};
 
 use dg_adapters::seethrough::{expand, rebuild, ExpandOptions, ExpandStats};
 use flate2::write::{DeflateEncoder, GzEncoder};
@@ -450,4 +451,48 @@ pub fn zip_raw_deflated(z: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     v
+}
+
+/// `NAME ARGS -c` over `data` (a compressor reading stdin), or `None` (after a loud note) when
+/// the program is missing, which fails instead under `DG_REQUIRE_TOOLS` (CI).
+pub fn program(name: &str, args: &[&str], data: &[u8]) -> Option<Vec<u8>> {
+    let child = Command::new(name)
+        .args(args)
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var_os("DG_REQUIRE_TOOLS").is_none(),
+            "DG_REQUIRE_TOOLS is set but `{name}` is missing"
+        );
+        eprintln!("!!!!!!!! SKIPPING: the {name} program is not installed !!!!!!!!");
+        return None;
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{name} {args:?} failed");
+    Some(out.stdout)
+}
+
+/// One member of an ar archive (`.deb`): header, data, padding to an even offset.
+pub fn ar_member(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = format!(
+        "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+        0,
+        0,
+        0,
+        100644,
+        data.len()
+    )
+    .into_bytes();
+    h.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        h.push(b'\n');
+    }
+    h
 }
