@@ -6,28 +6,8 @@
 #[path = "seethrough_common/mod.rs"]
 mod common;
 
-use common::{ar_member, program};
+use common::{ar_member, program, sql_lines};
 use dg_adapters::seethrough::{expand, rebuild, ExpandOptions};
-
-fn text(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(n + 64);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(
-            format!(
-                "INSERT INTO t VALUES ({}, 'name-{}');\n",
-                x % 100_000,
-                x % 977
-            )
-            .as_bytes(),
-        );
-    }
-    out.truncate(n);
-    out
-}
 
 /// `xz ARGS` over `data`, or `None` when the program is missing (see `program`).
 fn xz(data: &[u8], args: &[&str]) -> Option<Vec<u8>> {
@@ -52,7 +32,7 @@ fn round_trip(file: &[u8]) -> Option<(Vec<u8>, usize)> {
 
 #[test]
 fn what_the_xz_program_writes_is_seen_through() {
-    let data = text(7, 3_000_000);
+    let data = sql_lines(7, 3_000_000);
     for args in [
         &["-6"][..],
         &["-9e"],
@@ -84,7 +64,7 @@ fn what_the_xz_program_writes_is_seen_through() {
 
 #[test]
 fn streams_liblzma_does_not_write_are_kept_raw() {
-    let data = text(8, 500_000);
+    let data = sql_lines(8, 500_000);
     // A BCJ filter before LZMA2, and a dictionary no preset uses.
     for args in [
         &["--x86", "--lzma2=preset=6"][..],
@@ -100,8 +80,8 @@ fn streams_liblzma_does_not_write_are_kept_raw() {
 
 #[test]
 fn a_deb_archive_is_seen_through_member_by_member() {
-    let control = text(9, 3_001);
-    let data = text(10, 2_000_001);
+    let control = sql_lines(9, 3_001);
+    let data = sql_lines(10, 2_000_001);
     let (Some(control_xz), Some(data_xz)) =
         (xz(&control, &["-T2", "-6"]), xz(&data, &["-T2", "-6"]))
     else {

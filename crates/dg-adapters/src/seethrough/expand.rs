@@ -1,4 +1,4 @@
-//! `expand`: walks gzip/zip/xz/bzip2/ar containers, analyses compressed streams, emits plain + recipe.
+//! `expand`: walks gzip/zip/xz/bzip2/ar/tar containers, analyses compressed streams, emits plain + recipe.
 
 use std::io::Write;
 
@@ -12,7 +12,7 @@ use super::wire::{
 };
 use super::xz_exact;
 use super::zlib_exact::{self, Probe};
-use super::{ar, gzip, zip, ExpandOptions, ExpandStats};
+use super::{ar, gzip, tar, zip, ExpandOptions, ExpandStats};
 
 /// Most notes kept in `ExpandStats::notes` (further ones are only counted).
 const MAX_NOTES: usize = 64;
@@ -224,6 +224,15 @@ impl<'o> Expander<'o> {
             self.gzip(data, sink, depth_left)?;
             return Ok(true);
         }
+        if let Some(spans) = tar::member_spans(data) {
+            // a tar with nothing compressed inside is left alone, not copied for nothing; nor
+            // is it taken for a zip with data before it when its last member is a `.jar`
+            if depth_left > 1 && spans.iter().any(|s| compressed(&data[s.start..s.end])) {
+                self.archive(data, &spans, sink, depth_left)?;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
         if let Some(spans) = zip::member_spans(data) {
             self.zip(data, &spans, sink, depth_left)?;
             return Ok(true);
@@ -237,7 +246,7 @@ impl<'o> Expander<'o> {
             return Ok(true);
         }
         if let Some(spans) = ar::member_spans(data) {
-            self.ar(data, &spans, sink, depth_left)?;
+            self.archive(data, &spans, sink, depth_left)?;
             return Ok(true);
         }
         Ok(false)
@@ -288,8 +297,9 @@ impl<'o> Expander<'o> {
         Ok(())
     }
 
-    /// An ar archive (`.deb`): members that are gzip, xz, bzip2 or zip are seen through.
-    fn ar(
+    /// An ar archive (`.deb`) or a tar (`.gem`, a `.tar.gz` of `.jar`s): members that are
+    /// gzip, zip, xz or bzip2 are seen through; everything else is copied.
+    fn archive(
         &mut self,
         data: &[u8],
         spans: &[ar::Span],
@@ -300,11 +310,10 @@ impl<'o> Expander<'o> {
         for s in spans {
             sink.copy(&data[cur..s.start])?;
             let member = &data[s.start..s.end];
-            let container = gzip::looks_like_gzip(member)
-                || zip::looks_like_zip(member)
-                || xz_exact::looks_like_xz(member)
-                || bzip2_exact::looks_like_bzip2(member);
-            if !(depth_left > 1 && container && self.container(member, sink, depth_left - 1)?) {
+            if !(depth_left > 1
+                && compressed(member)
+                && self.container(member, sink, depth_left - 1)?)
+            {
                 sink.copy(member)?;
             }
             cur = s.end;
@@ -378,10 +387,7 @@ impl<'o> Expander<'o> {
                         }
                     }
                 }
-                zip::Method::Stored
-                    if depth_left > 1
-                        && (gzip::looks_like_gzip(member) || zip::looks_like_zip(member)) =>
-                {
+                zip::Method::Stored if depth_left > 1 && worth_nesting(member) => {
                     if !self.container(member, sink, depth_left - 1)? {
                         sink.copy(member)?;
                     }
@@ -420,11 +426,7 @@ impl<'o> Expander<'o> {
         let probe = zlib_exact::probe(body, self.budget, &mut head)?;
         if probe == Probe::Large && preflate_struggles(body) {
             if let Some(z) = zlib_exact::match_large(body, &head, self.budget)? {
-                if let Some(done) =
-                    self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z)?
-                {
-                    return Ok(done);
-                }
+                return self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z);
             }
         }
         let max_chunk = MAX_CHUNK_PLAIN / 2;
@@ -453,11 +455,7 @@ impl<'o> Expander<'o> {
         let Some(best) = best.filter(|b| b.chunks > 0) else {
             if let Probe::Whole { comp_len } = probe {
                 if let Some(z) = zlib_exact::match_whole(body, comp_len, &head)? {
-                    if let Some(done) =
-                        self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z)?
-                    {
-                        return Ok(done);
-                    }
+                    return self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z);
                 }
             }
             self.stats.kept_raw += 1;
@@ -524,9 +522,9 @@ impl<'o> Expander<'o> {
         }
     }
 
-    /// A stream zlib wrote (`z`) is recorded as its level alone (`CHUNK_ZLIB`). A stream whose
-    /// plaintext may itself be a container to see through is left to the preflate path, which
-    /// handles nesting (`None`).
+    /// A stream zlib wrote (`z`) is recorded as its level alone (`CHUNK_ZLIB`); where its
+    /// plaintext is itself a container seen through (a tar of `.jar`s, say), as the nested
+    /// container's ops followed by that record.
     fn zlib_stream(
         &mut self,
         body: &[u8],
@@ -535,32 +533,46 @@ impl<'o> Expander<'o> {
         lit_prefix: Option<&[u8]>,
         head: &[u8],
         z: zlib_exact::ZlibStream,
-    ) -> Result<Option<Outcome>, SeeThroughError> {
-        if depth_left > 1 && (gzip::looks_like_gzip(head) || zip::looks_like_zip(head)) {
-            return Ok(None);
-        }
+    ) -> Result<Outcome, SeeThroughError> {
         let stream = body.get(..z.comp_len).ok_or_else(|| {
             SeeThroughError::SelfCheck("zlib stream longer than its input".into())
         })?;
         self.budget = self.budget.saturating_sub(z.plain_len);
-        self.start_op(sink, lit_prefix, OP_DEFLATE)?;
         let mut record = vec![CHUNK_ZLIB, z.level];
         put_varint(&mut record, z.plain_len);
         put_varint(&mut record, z.comp_len as u64);
         record.push(CHUNK_END);
-        sink.op(&record)?;
-        if head.len() as u64 == z.plain_len {
-            sink.text(head)?;
-        } else {
-            zlib_exact::plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
+        let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
+        let whole = head.len() as u64 == z.plain_len;
+        // the plaintext, held when it may be a container to see through in its turn
+        let mut held = Vec::new();
+        if depth_left > 1 && worth_nesting(head) && z.plain_len <= max_nested && !whole {
+            zlib_exact::plaintext(stream, &mut |t| {
+                held.extend_from_slice(t);
+                Ok(())
+            })?;
+        }
+        let text = if whole { head } else { &held[..] };
+        let nested_done = depth_left > 1
+            && text.len() as u64 == z.plain_len
+            && worth_nesting(text)
+            && self.nested(text, &record, sink, depth_left, lit_prefix, max_nested)?;
+        if !nested_done {
+            self.start_op(sink, lit_prefix, OP_DEFLATE)?;
+            sink.op(&record)?;
+            if text.len() as u64 == z.plain_len {
+                sink.text(text)?;
+            } else {
+                zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?;
+            }
         }
         self.stats.reproduced += 1;
         self.stats.zlib += 1;
-        Ok(Some(Outcome::Complete {
+        Ok(Outcome::Complete {
             consumed: z.comp_len,
             crc: z.crc,
             plain_len: z.plain_len,
-        }))
+        })
     }
 
     /// One analysis pass over a stream with a given chunk size. Chunk records are
@@ -635,11 +647,7 @@ impl<'o> Expander<'o> {
                 p.stop = Some("max_plain reached".to_string());
                 break;
             }
-            if p.chunks == 0
-                && out.committed == 0
-                && depth_left > 1
-                && (gzip::looks_like_gzip(text) || zip::looks_like_zip(text))
-            {
+            if p.chunks == 0 && out.committed == 0 && depth_left > 1 && worth_nesting(text) {
                 out.held = Some(Vec::new());
             }
             if !fresh.is_empty() {
@@ -729,6 +737,20 @@ impl<'o> Expander<'o> {
         sink.op(records)?;
         Ok(true)
     }
+}
+
+/// A member of an archive that is itself compressed in a format seen through.
+fn compressed(member: &[u8]) -> bool {
+    gzip::looks_like_gzip(member)
+        || zip::looks_like_zip(member)
+        || xz_exact::looks_like_xz(member)
+        || bzip2_exact::looks_like_bzip2(member)
+}
+
+/// Plaintext that is worth holding to see through as a container in its turn: a gzip, a zip
+/// or a tar (whose members may be compressed: the `.jar`s of a Java distribution's `.tar.gz`).
+fn worth_nesting(text: &[u8]) -> bool {
+    gzip::looks_like_gzip(text) || zip::looks_like_zip(text) || tar::looks_like_tar(text)
 }
 
 /// A format whose streams are recreated by compressing their plaintext again.

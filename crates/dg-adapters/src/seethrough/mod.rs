@@ -28,6 +28,11 @@
 //! libbzip2 wrote (`.tar.bz2`, `.bz2`, each stream of `pbzip2`'s output) as their block size
 //! (`bzip2_exact`).
 //!
+//! Archives are walked for members compressed in those formats: ar (`.deb`) and tar (`.gem`,
+//! or the tar inside a `.tar.gz` of `.jar`s, whose deflate stream is then recorded as
+//! `OP_DEFLATE_NESTED`). Their headers are copied as they are; the recipe does not depend on
+//! the archive format, and rebuilding knows nothing of it.
+//!
 //! # Recipe format, version 4 (version 3 is version 4 without `OP_BZIP2`, version 2 version 3
 //! without `OP_XZ`, version 1 version 2 without `CHUNK_ZLIB`; all are read)
 //!
@@ -52,7 +57,8 @@
 //!                                         plaintext is the next bytes of plain
 //!     | 0x04 n:varint op* 0x00 chunks     OP_DEFLATE_NESTED: a deflate stream whose
 //!                                         n-byte plaintext is produced by the nested
-//!                                         op list (a gzip/zip inside a zip member),
+//!                                         op list (a gzip/zip inside a zip member, a
+//!                                         tar with compressed members),
 //!                                         buffered in memory, then deflated by `chunks`
 //!     | 0x05                              OP_GZIP_TRAILER: CRC-32 and ISIZE (u32 LE each)
 //!                                         of the plaintext of the deflate op just before
@@ -124,6 +130,7 @@ mod expand;
 mod gzip;
 mod rebuild;
 mod recompress;
+mod tar;
 mod wire;
 mod xz_exact;
 mod zip;
@@ -137,7 +144,8 @@ pub use self::error::SeeThroughError;
 #[derive(Debug, Clone)]
 pub struct ExpandOptions {
     /// Container levels to see through: 1 = only the top-level gzip/zip, 2 = also
-    /// gzip/zip found inside its members (e.g. `*.json.gz` inside a wheel). 0 = nothing.
+    /// gzip/zip found inside its members (e.g. `*.json.gz` inside a wheel, the `.gz` members
+    /// of a `.gem`), 3 = one more (the `.jar`s in the tar of a `.tar.gz`). 0 = nothing.
     pub max_depth: u8,
     /// Bound on the plaintext emitted for deflate streams (total over all streams);
     /// once reached, remaining streams are kept raw. The plain stream is at most
@@ -163,7 +171,7 @@ pub struct ExpandOptions {
 impl Default for ExpandOptions {
     fn default() -> Self {
         ExpandOptions {
-            max_depth: 2,
+            max_depth: 3,
             max_plain: 16 << 30,
             min_stream_len: 0,
             max_correction_ratio: 0.5,

@@ -496,3 +496,25 @@ pub fn ar_member(name: &str, data: &[u8]) -> Vec<u8> {
     }
     h
 }
+
+/// `n` bytes of SQL `INSERT` lines with pseudo-random values (text on which preflate needs
+/// corrections, so zlib's own streams of it take the zlib path).
+pub fn sql_lines(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 64);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(
+            format!(
+                "INSERT INTO t VALUES ({}, 'name-{}');\n",
+                x % 100_000,
+                x % 977
+            )
+            .as_bytes(),
+        );
+    }
+    out.truncate(n);
+    out
+}

@@ -1,0 +1,164 @@
+//! tar archives seen through: the gzip members of a `.gem`-like tar and the `.jar`s inside a
+//! `.tar.gz` (whichever encoder wrote the outer stream) come back byte for byte, with their
+//! plaintext in the plain form; a tar with nothing compressed inside is left alone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "seethrough_common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{gzip, gzip_miniz, opts, roundtrip, sql_lines, texty, zip_crate};
+use dg_adapters::seethrough::ExpandOptions;
+
+/// `tar -cf -` of `names` in `dir` in the given format, or `None` (skipped) without GNU tar.
+fn tar(dir: &Path, format: &str, names: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new("tar")
+        .arg("-cf")
+        .arg("-")
+        .arg(format!("--format={format}"))
+        .arg("--owner=0")
+        .arg("--group=0")
+        .arg("-C")
+        .arg(dir)
+        .args(names)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(o.stdout),
+        _ => {
+            assert!(
+                std::env::var_os("DG_REQUIRE_TOOLS").is_none(),
+                "DG_REQUIRE_TOOLS is set but GNU tar failed or is missing"
+            );
+            eprintln!("!!!!!!!! SKIPPING: GNU tar is not usable here !!!!!!!!");
+            None
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A jar: a few deflated members of text, one stored.
+fn jar(seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let class = texty(seed, 60_000);
+    let other = texty(seed + 1, 40_000);
+    let manifest = b"Manifest-Version: 1.0\n".to_vec();
+    let z = zip_crate(
+        &[
+            ("META-INF/MANIFEST.MF", &manifest, None),
+            ("org/example/Main.class", &class, Some(6)),
+            ("org/example/Util.class", &other, Some(9)),
+        ],
+        false,
+        false,
+    );
+    (z, class)
+}
+
+#[test]
+fn the_gzip_members_of_a_gem_are_seen_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = texty(41, 30_000);
+    let data = texty(42, 200_000);
+    std::fs::write(dir.path().join("metadata.gz"), gzip(&metadata, 9)).unwrap();
+    std::fs::write(dir.path().join("data.tar.gz"), gzip_miniz(&data, 6)).unwrap();
+    std::fs::write(
+        dir.path().join("checksums.yaml.gz"),
+        gzip(b"SHA256: {}\n", 9),
+    )
+    .unwrap();
+    let names = ["metadata.gz", "data.tar.gz", "checksums.yaml.gz"];
+    for format in ["ustar", "gnu", "pax"] {
+        let Some(gem) = tar(dir.path(), format, &names) else {
+            return;
+        };
+        let e = roundtrip(&gem, &opts()).unwrap_or_else(|| panic!("{format} tar seen through"));
+        assert_eq!(e.stats.reproduced, 3, "{format}: {:?}", e.stats);
+        assert!(contains(&e.plain, &metadata[..1000]), "{format}");
+        assert!(contains(&e.plain, &data[150_000..151_000]), "{format}");
+    }
+}
+
+#[test]
+fn members_are_found_past_long_names_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("{}/{}", "d".repeat(90), "x".repeat(80));
+    std::fs::create_dir_all(dir.path().join(&long)).unwrap();
+    let text = texty(43, 50_000);
+    std::fs::write(dir.path().join(&long).join("a.gz"), gzip(&text, 6)).unwrap();
+    let name = format!("{long}/a.gz");
+    for format in ["gnu", "pax"] {
+        let Some(t) = tar(dir.path(), format, &[&name]) else {
+            return;
+        };
+        let e = roundtrip(&t, &opts()).unwrap_or_else(|| panic!("{format} seen through"));
+        assert_eq!(e.stats.reproduced, 1, "{format}: {:?}", e.stats);
+        assert!(contains(&e.plain, &text[..1000]), "{format}");
+    }
+}
+
+#[test]
+fn the_jars_inside_a_tar_gz_are_seen_through() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    let (a, a_class) = jar(44);
+    let (b, b_class) = jar(46);
+    std::fs::write(dir.path().join("lib/a.jar"), a).unwrap();
+    std::fs::write(dir.path().join("lib/b.jar"), b).unwrap();
+    // (the tar ends with a jar: it must still be walked as a tar, not taken for a zip with
+    // data before it)
+    // a long SQL text first makes zlib's own output one that preflate struggles with: that
+    // stream takes the zlib path, miniz's the preflate path; both must nest
+    std::fs::write(dir.path().join("NOTICE"), sql_lines(48, 1_200_000)).unwrap();
+    let Some(tarball) = tar(dir.path(), "gnu", &["NOTICE", "lib"]) else {
+        return;
+    };
+    for (encoder, tgz) in [
+        ("zlib", gzip(&tarball, 9)),
+        ("miniz", gzip_miniz(&tarball, 6)),
+    ] {
+        let e = roundtrip(&tgz, &opts()).unwrap_or_else(|| panic!("{encoder}: seen through"));
+        assert!(
+            contains(&e.plain, &a_class[30_000..31_000])
+                && contains(&e.plain, &b_class[30_000..31_000]),
+            "{encoder}: the classes inside the jars are in the plain form: {:?}",
+            e.stats
+        );
+        // the outer stream and two deflated members of each jar
+        assert_eq!(e.stats.reproduced, 5, "{encoder}: {:?}", e.stats);
+        if encoder == "zlib" {
+            assert_eq!(
+                e.stats.zlib, 1,
+                "the outer stream took the zlib path: {:?}",
+                e.stats
+            );
+        }
+
+        // two levels see the tar but not into the jars
+        let two = ExpandOptions {
+            max_depth: 2,
+            ..opts()
+        };
+        let e = roundtrip(&tgz, &two).unwrap();
+        assert_eq!(e.stats.reproduced, 1, "{encoder}: {:?}", e.stats);
+        assert!(!contains(&e.plain, &a_class[30_000..31_000]));
+    }
+}
+
+#[test]
+fn a_tar_with_nothing_compressed_inside_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), texty(49, 100_000)).unwrap();
+    std::fs::write(dir.path().join("b.txt"), b"hello").unwrap();
+    let Some(t) = tar(dir.path(), "gnu", &["a.txt", "b.txt"]) else {
+        return;
+    };
+    assert!(roundtrip(&t, &opts()).is_none());
+    // gzipped, it is seen through as before: the plain form is the tar itself
+    let e = roundtrip(&gzip(&t, 6), &opts()).unwrap();
+    assert!(e.plain == t);
+    assert_eq!(e.stats.reproduced, 1);
+}
