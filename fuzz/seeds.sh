@@ -24,7 +24,7 @@ PY
 mkdir -p corpus/vcdiff_decode corpus/engine_decode corpus/native_header corpus/seethrough_rebuild
 # see-through op lists (u16 LE op-list length, ops, plain stream): copy + literal, and one stream
 # each that zlib, liblzma and libbzip2 recreate from the plain text (Python's bindings of the
-# same libraries write the same bytes).
+# same libraries write the same bytes), the last once more with its plaintext from a nested list.
 python3 - corpus/seethrough_rebuild <<'PY'
 import bz2, lzma, os, sys, zlib
 out = sys.argv[1]
@@ -47,6 +47,8 @@ xz = lzma.compress(text, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6
 seed("xz", b"\x06" + varint(6) + b"\x04" + varint(0) + varint(len(text)) + varint(len(xz)) + b"\x00", text)
 bz = bz2.compress(text, 9)
 seed("bzip2", b"\x07\x09" + varint(len(text)) + varint(len(bz)) + b"\x00", text)
+seed("nested-bzip2", b"\x08" + varint(len(text)) + b"\x01" + varint(len(text)) + b"\x00"
+     + b"\x07\x09" + varint(len(text)) + varint(len(bz)) + b"\x00", text)
 PY
 for t in "$work"/t*.bin; do
   n=$(basename "$t" .bin)
@@ -61,4 +63,33 @@ for t in "$work"/t*.bin; do
   fi
 done
 printf '\x89DGX\x01\x02\x01\x21\x05' > corpus/native_header/seed-delta
-echo "seeded: $(ls corpus/vcdiff_decode | wc -l) vcdiff, $(ls corpus/engine_decode | wc -l) engine, $(ls corpus/native_header | wc -l) header, $(ls corpus/seethrough_rebuild | wc -l) see-through"
+# small files of every kind expand walks: gzip, zip (deflated and stored), a tar with a gzip
+# member and its .tar.gz, an ar archive with an xz member, bzip2
+mkdir -p corpus/seethrough_expand
+python3 - corpus/seethrough_expand <<'PY'
+import bz2, gzip, io, lzma, os, sys, tarfile, zipfile
+out = sys.argv[1]
+text = b"".join(b"line %d of a small file, value %d\n" % (i, i * 7 % 13) for i in range(60))
+def seed(name, data):
+    open(os.path.join(out, name), "wb").write(data)
+seed("gzip", gzip.compress(text, 6, mtime=0))
+z = io.BytesIO()
+with zipfile.ZipFile(z, "w") as f:
+    f.writestr(zipfile.ZipInfo("a.txt"), text, zipfile.ZIP_DEFLATED)
+    f.writestr(zipfile.ZipInfo("b.txt"), text[:50], zipfile.ZIP_STORED)
+seed("zip", z.getvalue())
+t = io.BytesIO()
+with tarfile.open(fileobj=t, mode="w", format=tarfile.GNU_FORMAT) as f:
+    member = gzip.compress(text, 9, mtime=0)
+    info = tarfile.TarInfo("data.gz")
+    info.size = len(member)
+    f.addfile(info, io.BytesIO(member))
+seed("tar-with-gz", t.getvalue())
+seed("tar.gz", gzip.compress(t.getvalue(), 6, mtime=0))
+xz = lzma.compress(text, format=lzma.FORMAT_XZ, preset=6)
+seed("ar-with-xz", b"!<arch>\n" + b"data.tar.xz/".ljust(16) + b"0".ljust(12) + b"0".ljust(6)
+     + b"0".ljust(6) + b"100644".ljust(8) + str(len(xz)).encode().ljust(10) + b"`\n" + xz
+     + (b"\n" if len(xz) % 2 else b""))
+seed("bzip2", bz2.compress(text, 9))
+PY
+echo "seeded: $(ls corpus/vcdiff_decode | wc -l) vcdiff, $(ls corpus/engine_decode | wc -l) engine, $(ls corpus/native_header | wc -l) header, $(ls corpus/seethrough_rebuild | wc -l) rebuild, $(ls corpus/seethrough_expand | wc -l) expand"

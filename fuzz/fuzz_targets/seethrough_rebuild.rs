@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let split = usize::from(u16::from_le_bytes(*split)).min(rest.len());
     let (ops, plain) = rest.split_at(split);
-    let mut recipe = b"dgST\x04\x00".to_vec();
+    let mut recipe = b"dgST\x05\x00".to_vec();
     recipe.extend_from_slice(ops);
     recipe.extend_from_slice(&(plain.len() as u64).to_le_bytes());
     recipe.extend_from_slice(&LIMIT.to_le_bytes());

@@ -1,6 +1,7 @@
 //! tar archives seen through: the gzip members of a `.gem`-like tar and the `.jar`s inside a
 //! `.tar.gz` (whichever encoder wrote the outer stream) come back byte for byte, with their
-//! plaintext in the plain form; a tar with nothing compressed inside is left alone.
+//! plaintext in the plain form, and so do those in a `.tar.xz`, a `.tar.bz2` and a `.deb`; a tar
+//! with nothing compressed inside is left alone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "seethrough_common/mod.rs"]
@@ -9,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{gzip, gzip_miniz, opts, roundtrip, sql_lines, texty, zip_crate};
+use common::{ar_member, gzip, gzip_miniz, opts, program, roundtrip, sql_lines, texty, zip_crate};
 use dg_adapters::seethrough::ExpandOptions;
 
 /// `tar -cf -` of `names` in `dir` in the given format, or `None` (skipped) without GNU tar.
@@ -161,4 +162,56 @@ fn a_tar_with_nothing_compressed_inside_is_left_alone() {
     let e = roundtrip(&gzip(&t, 6), &opts()).unwrap();
     assert!(e.plain == t);
     assert_eq!(e.stats.reproduced, 1);
+}
+
+#[test]
+fn the_jars_inside_a_tar_xz_a_tar_bz2_and_a_deb_are_seen_through() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    let (a, a_class) = jar(50);
+    let (b, b_class) = jar(52);
+    std::fs::write(dir.path().join("lib/a.jar"), a).unwrap();
+    std::fs::write(dir.path().join("lib/b.jar"), b).unwrap();
+    std::fs::write(dir.path().join("README"), texty(54, 20_000)).unwrap();
+    let Some(tarball) = tar(dir.path(), "gnu", &["README", "lib"]) else {
+        return;
+    };
+    let sees_the_classes = |plain: &[u8]| {
+        contains(plain, &a_class[30_000..31_000]) && contains(plain, &b_class[30_000..31_000])
+    };
+    for (name, args) in [("xz", ["-6"]), ("bzip2", ["-9"])] {
+        let Some(file) = program(name, &args, &tarball) else {
+            return;
+        };
+        let e = roundtrip(&file, &opts()).unwrap_or_else(|| panic!("{name}: seen through"));
+        assert!(sees_the_classes(&e.plain), "{name}: {:?}", e.stats);
+        // the outer stream and two deflated members of each jar
+        assert_eq!(e.stats.reproduced, 5, "{name}: {:?}", e.stats);
+    }
+
+    // a Java library's .deb: ar → data.tar.xz → tar → .jar → members
+    let Some(control) = tar(dir.path(), "gnu", &["README"]) else {
+        return;
+    };
+    let mut deb = b"!<arch>\n".to_vec();
+    deb.extend(ar_member("debian-binary", b"2.0\n"));
+    deb.extend(ar_member(
+        "control.tar.xz",
+        &program("xz", &["-6"], &control).unwrap(),
+    ));
+    deb.extend(ar_member(
+        "data.tar.xz",
+        &program("xz", &["-6"], &tarball).unwrap(),
+    ));
+    let e = roundtrip(&deb, &opts()).expect(".deb seen through");
+    assert!(sees_the_classes(&e.plain), "{:?}", e.stats);
+    assert_eq!(e.stats.reproduced, 6, "{:?}", e.stats);
+    // three levels reach the tar inside data.tar.xz, not the jars in it
+    let three = ExpandOptions {
+        max_depth: 3,
+        ..opts()
+    };
+    let e = roundtrip(&deb, &three).unwrap();
+    assert!(!sees_the_classes(&e.plain));
+    assert_eq!(e.stats.reproduced, 2, "{:?}", e.stats);
 }

@@ -8,7 +8,7 @@ use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, MAX_CHUNK_PLAIN,
     MAX_NESTED_PLAIN, OP_BZIP2, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER,
-    OP_LIT, OP_XZ,
+    OP_LIT, OP_NESTED, OP_XZ,
 };
 use super::xz_exact;
 use super::zlib_exact::{self, Probe};
@@ -238,11 +238,11 @@ impl<'o> Expander<'o> {
             return Ok(true);
         }
         if xz_exact::looks_like_xz(data) {
-            self.series(data, sink, Series::Xz)?;
+            self.series(data, sink, Series::Xz, depth_left)?;
             return Ok(true);
         }
         if bzip2_exact::looks_like_bzip2(data) {
-            self.series(data, sink, Series::Bzip2)?;
+            self.series(data, sink, Series::Bzip2, depth_left)?;
             return Ok(true);
         }
         if let Some(spans) = ar::member_spans(data) {
@@ -253,13 +253,15 @@ impl<'o> Expander<'o> {
     }
 
     /// xz or bzip2 streams one after the other (xz with stream padding between): each that
-    /// its library recreates becomes one op and its plaintext; from the first that it does
-    /// not, the rest is copied.
+    /// its library recreates becomes one op and its plaintext (or `OP_NESTED`, where that
+    /// plaintext is a container seen through in its turn); from the first that it does not,
+    /// the rest is copied.
     fn series(
         &mut self,
         data: &[u8],
         sink: &mut Sink<'_>,
         kind: Series,
+        depth_left: u8,
     ) -> Result<(), SeeThroughError> {
         let mut pos = 0usize;
         while kind.starts(&data[pos..]) {
@@ -275,8 +277,31 @@ impl<'o> Expander<'o> {
             };
             let stream = &data[pos..pos + comp_len];
             self.budget = self.budget.saturating_sub(plain_len);
-            sink.op(&record)?;
-            let written = kind.plaintext(stream, &mut |text| Ok(sink.text(text)?))?;
+            let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
+            let written = if depth_left > 1 && plain_len <= max_nested {
+                // held, to be seen through in its turn if it is a container (a tar of `.jar`s)
+                let mut text = Vec::new();
+                let written = kind.plaintext(stream, &mut |t| {
+                    text.extend_from_slice(t);
+                    Ok(())
+                })?;
+                let sub = match worth_nesting(&text) && written == plain_len {
+                    true => self.sub_expand(&text, depth_left, max_nested)?,
+                    false => None,
+                };
+                if let Some(sub) = sub {
+                    sink.op(&[OP_NESTED])?;
+                    sub.emit(text.len(), sink)?;
+                    sink.op(&record)?;
+                } else {
+                    sink.op(&record)?;
+                    sink.text(&text)?;
+                }
+                written
+            } else {
+                sink.op(&record)?;
+                kind.plaintext(stream, &mut |text| Ok(sink.text(text)?))?
+            };
             if written != plain_len {
                 return Err(SeeThroughError::SelfCheck(format!(
                     "{} stream at {pos}: {written} plaintext bytes, {plain_len} expected",
@@ -709,12 +734,29 @@ impl<'o> Expander<'o> {
         lit_prefix: Option<&[u8]>,
         max_nested: u64,
     ) -> Result<bool, SeeThroughError> {
-        let mut sub_plain: Vec<u8> = Vec::new();
-        let mut sub_recipe: Vec<u8> = Vec::new();
+        let Some(sub) = self.sub_expand(text, depth_left, max_nested)? else {
+            return Ok(false);
+        };
+        self.start_op(sink, lit_prefix, OP_DEFLATE_NESTED)?;
+        sub.emit(text.len(), sink)?;
+        sink.op(records)?;
+        Ok(true)
+    }
+
+    /// Expands `text`, a stream's whole plaintext, as a container one level down; `None` when
+    /// it is not one or nothing in it was recreated.
+    fn sub_expand(
+        &mut self,
+        text: &[u8],
+        depth_left: u8,
+        max_nested: u64,
+    ) -> Result<Option<SubList>, SeeThroughError> {
+        let mut plain: Vec<u8> = Vec::new();
+        let mut recipe: Vec<u8> = Vec::new();
         let start_budget = self.budget.min(max_nested);
         let mut sub = Expander::new(self.opts, start_budget);
         let recognised = {
-            let mut sub_sink = Sink::new(&mut sub_plain, &mut sub_recipe);
+            let mut sub_sink = Sink::new(&mut plain, &mut recipe);
             let r = sub.container(text, &mut sub_sink, depth_left - 1)?;
             if r {
                 sub_sink.finish()?;
@@ -725,17 +767,29 @@ impl<'o> Expander<'o> {
         let spent = start_budget.saturating_sub(sub.budget);
         self.absorb(sub);
         if !useful {
-            return Ok(false);
+            return Ok(None);
         }
         self.budget = self.budget.saturating_sub(spent);
-        self.start_op(sink, lit_prefix, OP_DEFLATE_NESTED)?;
+        Ok(Some(SubList { plain, recipe }))
+    }
+}
+
+/// A nested op list and the plain bytes it reads: how a stream's plaintext that is itself a
+/// container is recorded.
+struct SubList {
+    plain: Vec<u8>,
+    recipe: Vec<u8>,
+}
+
+impl SubList {
+    /// Writes the declared plaintext length, the op list and its plain bytes.
+    fn emit(&self, text_len: usize, sink: &mut Sink<'_>) -> Result<(), SeeThroughError> {
         let mut b = Vec::new();
-        put_varint(&mut b, text.len() as u64);
+        put_varint(&mut b, text_len as u64);
         sink.op(&b)?;
-        sink.op(&sub_recipe)?;
-        sink.text(&sub_plain)?;
-        sink.op(records)?;
-        Ok(true)
+        sink.op(&self.recipe)?;
+        sink.text(&self.plain)?;
+        Ok(())
     }
 }
 

@@ -30,17 +30,19 @@
 //!
 //! Archives are walked for members compressed in those formats: ar (`.deb`) and tar (`.gem`,
 //! or the tar inside a `.tar.gz` of `.jar`s, whose deflate stream is then recorded as
-//! `OP_DEFLATE_NESTED`). Their headers are copied as they are; the recipe does not depend on
-//! the archive format, and rebuilding knows nothing of it.
+//! `OP_DEFLATE_NESTED`, or inside a `.tar.xz` or `.tar.bz2`: `OP_NESTED`). Their headers are
+//! copied as they are; the recipe does not depend on the archive format, and rebuilding knows
+//! nothing of it.
 //!
-//! # Recipe format, version 4 (version 3 is version 4 without `OP_BZIP2`, version 2 version 3
-//! without `OP_XZ`, version 1 version 2 without `CHUNK_ZLIB`; all are read)
+//! # Recipe format, version 5 (version 4 is version 5 without `OP_NESTED`, version 3 version 4
+//! without `OP_BZIP2`, version 2 version 3 without `OP_XZ`, version 1 version 2 without
+//! `CHUNK_ZLIB`; all are read)
 //!
 //! All integers are little-endian; `varint` is unsigned LEB128 (canonical, ≤ 10 bytes).
 //!
 //! ```text
 //! recipe  := header body trailer
-//! header  := "dgST" (4 bytes) | version u8 (1–4) | flags u8 = 0x00
+//! header  := "dgST" (4 bytes) | version u8 (1–5) | flags u8 = 0x00
 //! body    := op* OP_END
 //! trailer := plain_len u64 | total_len u64 | crc32 u32 | recipe_crc u32   (24 bytes)
 //!            plain_len:  exact length of the plain stream
@@ -75,6 +77,11 @@
 //!                                         `level` × 100 kB (1–9, work factor 30)
 //!                                         compresses the next plain_len plain bytes into
 //!                                         exactly comp_len bytes
+//!     | 0x08 n:varint op* 0x00 (OP_XZ | OP_BZIP2 record)
+//!                                         OP_NESTED (version 5): an xz or bzip2 stream
+//!                                         whose n-byte plaintext is produced by the
+//!                                         nested op list (a tar with compressed members
+//!                                         inside a `.tar.xz`), buffered in memory
 //!
 //! chunks := (0x01 plain_len:varint comp_len:varint corr_len:varint corr[corr_len])* 0x00
 //!         | 0x02 level:u8 plain_len:varint comp_len:varint 0x00
@@ -145,7 +152,8 @@ pub use self::error::SeeThroughError;
 pub struct ExpandOptions {
     /// Container levels to see through: 1 = only the top-level gzip/zip, 2 = also
     /// gzip/zip found inside its members (e.g. `*.json.gz` inside a wheel, the `.gz` members
-    /// of a `.gem`), 3 = one more (the `.jar`s in the tar of a `.tar.gz`). 0 = nothing.
+    /// of a `.gem`), 3 = one more (the `.jar`s in the tar of a `.tar.gz`), 4 = one more (the
+    /// `.jar`s in the `data.tar.xz` of a `.deb`). 0 = nothing.
     pub max_depth: u8,
     /// Bound on the plaintext emitted for deflate streams (total over all streams);
     /// once reached, remaining streams are kept raw. The plain stream is at most
@@ -171,7 +179,7 @@ pub struct ExpandOptions {
 impl Default for ExpandOptions {
     fn default() -> Self {
         ExpandOptions {
-            max_depth: 3,
+            max_depth: 4,
             max_plain: 16 << 30,
             min_stream_len: 0,
             max_correction_ratio: 0.5,

@@ -8,7 +8,7 @@ use super::error::SeeThroughError;
 use super::wire::{
     max_comp_for_plain, Reader, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, HEADER_LEN, MAGIC,
     MAX_CHUNK_PLAIN, MAX_NEST, MAX_NESTED_PLAIN, MIN_VERSION, OP_BZIP2, OP_COPY, OP_DEFLATE,
-    OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, OP_XZ, TRAILER_LEN, VERSION,
+    OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER, OP_LIT, OP_NESTED, OP_XZ, TRAILER_LEN, VERSION,
 };
 use super::xz_exact::{self, XzParams};
 use super::zlib_exact;
@@ -212,26 +212,27 @@ fn run_ops(
                 last = Some(run_chunks(r, p, out)?);
             }
             OP_DEFLATE_NESTED => {
-                if depth + 1 >= MAX_NEST {
-                    return Err(SeeThroughError::bad(at, "nesting too deep"));
-                }
-                let n = r.varint()?;
-                if n > MAX_NESTED_PLAIN {
-                    return Err(SeeThroughError::bad(at, "nested plaintext too large"));
-                }
-                let mut buf = BufOut {
-                    buf: Vec::new(),
-                    limit: n,
-                };
-                run_ops(r, p, &mut buf, depth + 1)?;
-                if buf.buf.len() as u64 != n {
-                    return Err(SeeThroughError::bad(
-                        at,
-                        "nested plaintext shorter than declared",
-                    ));
-                }
-                let mut src = Reader::new(&buf.buf, 0, "nested plaintext");
+                let text = nested_plaintext(r, p, depth, at)?;
+                let mut src = Reader::new(&text, 0, "nested plaintext");
                 last = Some(run_chunks(r, &mut src, out)?);
+                if !src.is_empty() {
+                    return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
+                }
+            }
+            OP_NESTED => {
+                let text = nested_plaintext(r, p, depth, at)?;
+                let mut src = Reader::new(&text, 0, "nested plaintext");
+                let stream_at = r.offset();
+                match r.u8()? {
+                    OP_XZ => run_xz(r, &mut src, out, stream_at)?,
+                    OP_BZIP2 => run_bzip2(r, &mut src, out, stream_at)?,
+                    _ => {
+                        return Err(SeeThroughError::bad(
+                            stream_at,
+                            "a nested op list must be followed by an xz or bzip2 stream",
+                        ))
+                    }
+                }
                 if !src.is_empty() {
                     return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
                 }
@@ -253,6 +254,35 @@ fn run_ops(
             _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
         }
     }
+}
+
+/// Runs the nested op list of `OP_DEFLATE_NESTED` or `OP_NESTED` (after its declared length)
+/// into memory: the plaintext of the stream that follows.
+fn nested_plaintext(
+    r: &mut Reader<'_>,
+    p: &mut Reader<'_>,
+    depth: u8,
+    at: u64,
+) -> Result<Vec<u8>, SeeThroughError> {
+    if depth + 1 >= MAX_NEST {
+        return Err(SeeThroughError::bad(at, "nesting too deep"));
+    }
+    let n = r.varint()?;
+    if n > MAX_NESTED_PLAIN {
+        return Err(SeeThroughError::bad(at, "nested plaintext too large"));
+    }
+    let mut buf = BufOut {
+        buf: Vec::new(),
+        limit: n,
+    };
+    run_ops(r, p, &mut buf, depth + 1)?;
+    if buf.buf.len() as u64 != n {
+        return Err(SeeThroughError::bad(
+            at,
+            "nested plaintext shorter than declared",
+        ));
+    }
+    Ok(buf.buf)
 }
 
 /// Reads a chunk list and re-creates the deflate stream; returns (CRC-32, length) of its plaintext.

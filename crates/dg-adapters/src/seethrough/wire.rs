@@ -5,8 +5,8 @@ use super::error::SeeThroughError;
 /// First four bytes of every recipe.
 pub(super) const MAGIC: [u8; 4] = *b"dgST";
 /// Recipe format version written by this build (2 added `CHUNK_ZLIB`, 3 `OP_XZ`, 4
-/// `OP_BZIP2`); it reads 1 to 4.
-pub(super) const VERSION: u8 = 4;
+/// `OP_BZIP2`, 5 `OP_NESTED`); it reads 1 to 5.
+pub(super) const VERSION: u8 = 5;
 /// Oldest recipe format version this build reads.
 pub(super) const MIN_VERSION: u8 = 1;
 /// Size of the fixed header: magic + version + reserved flags byte.
@@ -33,6 +33,10 @@ pub(super) const OP_XZ: u8 = 0x06;
 /// (Version 4.) A bzip2 stream libbzip2 recreates from its plaintext (the next plain bytes)
 /// and its block size.
 pub(super) const OP_BZIP2: u8 = 0x07;
+/// (Version 5.) An xz or bzip2 stream (the `OP_XZ` or `OP_BZIP2` record right after the nested
+/// op list) whose plaintext is produced by a nested op list: a tar with compressed members
+/// inside a `.tar.xz`.
+pub(super) const OP_NESTED: u8 = 0x08;
 
 /// Chunk-list tag: one more chunk follows.
 pub(super) const CHUNK_MORE: u8 = 0x01;
