@@ -64,7 +64,8 @@ for t in "$work"/t*.bin; do
 done
 printf '\x89DGX\x01\x02\x01\x21\x05' > corpus/native_header/seed-delta
 # small files of every kind expand walks: gzip, zip (deflated and stored), a tar with a gzip
-# member and its .tar.gz, an ar archive with an xz member, bzip2
+# member and its .tar.gz, an ar archive with an xz member, bzip2, an rpm whose xz payload is a
+# cpio archive with a gzip member
 mkdir -p corpus/seethrough_expand
 python3 - corpus/seethrough_expand <<'PY'
 import bz2, gzip, io, lzma, os, sys, tarfile, zipfile
@@ -91,5 +92,16 @@ seed("ar-with-xz", b"!<arch>\n" + b"data.tar.xz/".ljust(16) + b"0".ljust(12) + b
      + b"0".ljust(6) + b"100644".ljust(8) + str(len(xz)).encode().ljust(10) + b"`\n" + xz
      + (b"\n" if len(xz) % 2 else b""))
 seed("bzip2", bz2.compress(text, 9))
+def cpio(name, mode, data):
+    fields = [1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+    e = b"070701" + b"".join(b"%08x" % f for f in fields) + name + b"\0"
+    e += b"\0" * (-len(e) % 4) + data
+    return e + b"\0" * (-len(e) % 4)
+payload = cpio(b"./doc/changelog.gz", 0o100644, gzip.compress(text, 9, mtime=0)) + cpio(b"TRAILER!!!", 0, b"")
+def rpm_header(entries, store):
+    return b"\x8e\xad\xe8\x01\0\0\0\0" + entries.to_bytes(4, "big") + store.to_bytes(4, "big") + b"\x5a" * (16 * entries + store)
+signature = rpm_header(1, 3)
+seed("rpm-xz-cpio", b"\xed\xab\xee\xdb".ljust(96, b"\0") + signature + b"\0" * (-len(signature) % 8)
+     + rpm_header(2, 5) + lzma.compress(payload, format=lzma.FORMAT_XZ, preset=2))
 PY
 echo "seeded: $(ls corpus/vcdiff_decode | wc -l) vcdiff, $(ls corpus/engine_decode | wc -l) engine, $(ls corpus/native_header | wc -l) header, $(ls corpus/seethrough_rebuild | wc -l) rebuild, $(ls corpus/seethrough_expand | wc -l) expand"

@@ -7,8 +7,8 @@ use dg_ports::{Error, ExpandSummary, Expander, Result};
 use crate::seethrough::{self, ExpandOptions, SeeThroughError};
 
 /// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
-/// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`) and ar (`.deb`)
-/// files, and tar archives with such members (`.gem`), nested up to four levels (the `.jar`s
+/// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`), ar (`.deb`) and
+/// `.rpm` files, and tar and cpio archives with such members (`.gem`), nested up to four levels (the `.jar`s
 /// inside a `.tar.gz`, or in the `data.tar.xz` of a `.deb`), seen through to their plaintext
 /// (zlib, preflate, liblzma or libbzip2 recreates the compressed bytes on the way back).
 #[derive(Clone, Debug)]

@@ -418,8 +418,8 @@ pub struct DeltaArgs {
     #[arg(long, value_name = "ENGINE", env = "DG_ENGINE")]
     pub engine: Option<String>,
     /// Format of a new deltaspace: `native` (smallest: reference compressed, gzip, zip, xz and
-    /// bzip2 seen through) or `compat` (readable by Python deltaglider). Existing deltaspaces
-    /// keep theirs.
+    /// bzip2 seen through, also inside tar, `.deb` and `.rpm` archives) or `compat` (readable by
+    /// Python deltaglider). Existing deltaspaces keep theirs.
     #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
     pub format: Option<dg_core::Format>,
 }

@@ -1,4 +1,4 @@
-//! `expand`: walks gzip/zip/xz/bzip2/ar/tar containers, analyses compressed streams, emits plain + recipe.
+//! `expand`: walks gzip/zip/xz/bzip2/ar/tar/cpio/rpm containers, analyses compressed streams, emits plain + recipe.
 
 use std::io::Write;
 
@@ -12,7 +12,7 @@ use super::wire::{
 };
 use super::xz_exact;
 use super::zlib_exact::{self, Probe};
-use super::{ar, gzip, tar, zip, ExpandOptions, ExpandStats};
+use super::{ar, cpio, gzip, rpm, tar, zip, ExpandOptions, ExpandStats};
 
 /// Most notes kept in `ExpandStats::notes` (further ones are only counted).
 const MAX_NOTES: usize = 64;
@@ -233,6 +233,25 @@ impl<'o> Expander<'o> {
             }
             return Ok(false);
         }
+        if let Some(at) = rpm::payload_start(data) {
+            // the lead and headers are copied; the payload is a compressed cpio archive
+            let payload = &data[at..];
+            if depth_left > 1 && compressed(payload) {
+                sink.copy(&data[..at])?;
+                if !self.container(payload, sink, depth_left - 1)? {
+                    sink.copy(payload)?;
+                }
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        if let Some(spans) = cpio::member_spans(data) {
+            if depth_left > 1 && spans.iter().any(|s| compressed(&data[s.start..s.end])) {
+                self.archive(data, &spans, sink, depth_left)?;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
         if let Some(spans) = zip::member_spans(data) {
             self.zip(data, &spans, sink, depth_left)?;
             return Ok(true);
@@ -322,8 +341,9 @@ impl<'o> Expander<'o> {
         Ok(())
     }
 
-    /// An ar archive (`.deb`) or a tar (`.gem`, a `.tar.gz` of `.jar`s): members that are
-    /// gzip, zip, xz or bzip2 are seen through; everything else is copied.
+    /// An ar archive (`.deb`), a tar (`.gem`, a `.tar.gz` of `.jar`s) or a cpio archive (an
+    /// RPM's payload): members that are gzip, zip, xz or bzip2 are seen through; everything
+    /// else is copied.
     fn archive(
         &mut self,
         data: &[u8],
@@ -801,10 +821,14 @@ fn compressed(member: &[u8]) -> bool {
         || bzip2_exact::looks_like_bzip2(member)
 }
 
-/// Plaintext that is worth holding to see through as a container in its turn: a gzip, a zip
-/// or a tar (whose members may be compressed: the `.jar`s of a Java distribution's `.tar.gz`).
+/// Plaintext that is worth holding to see through as a container in its turn: a gzip, a zip,
+/// a tar or a cpio archive (whose members may be compressed: the `.jar`s of a Java
+/// distribution's `.tar.gz`, the gzipped manual pages of an RPM's payload).
 fn worth_nesting(text: &[u8]) -> bool {
-    gzip::looks_like_gzip(text) || zip::looks_like_zip(text) || tar::looks_like_tar(text)
+    gzip::looks_like_gzip(text)
+        || zip::looks_like_zip(text)
+        || tar::looks_like_tar(text)
+        || cpio::looks_like_cpio(text)
 }
 
 /// A format whose streams are recreated by compressing their plaintext again.

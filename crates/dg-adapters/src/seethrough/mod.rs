@@ -28,11 +28,12 @@
 //! libbzip2 wrote (`.tar.bz2`, `.bz2`, each stream of `pbzip2`'s output) as their block size
 //! (`bzip2_exact`).
 //!
-//! Archives are walked for members compressed in those formats: ar (`.deb`) and tar (`.gem`,
-//! or the tar inside a `.tar.gz` of `.jar`s, whose deflate stream is then recorded as
-//! `OP_DEFLATE_NESTED`, or inside a `.tar.xz` or `.tar.bz2`: `OP_NESTED`). Their headers are
-//! copied as they are; the recipe does not depend on the archive format, and rebuilding knows
-//! nothing of it.
+//! Archives are walked for members compressed in those formats: ar (`.deb`), tar (`.gem`, or
+//! the tar inside a `.tar.gz` of `.jar`s, whose deflate stream is then recorded as
+//! `OP_DEFLATE_NESTED`, or inside a `.tar.xz` or `.tar.bz2`: `OP_NESTED`) and new-ASCII cpio
+//! (inside the compressed payload of an `.rpm`, found after its lead and headers). Their
+//! headers are copied as they are; the recipe does not depend on the archive format, and
+//! rebuilding knows nothing of it.
 //!
 //! # Recipe format, version 5 (version 4 is version 5 without `OP_NESTED`, version 3 version 4
 //! without `OP_BZIP2`, version 2 version 3 without `OP_XZ`, version 1 version 2 without
@@ -131,12 +132,14 @@
 
 mod ar;
 mod bzip2_exact;
+mod cpio;
 mod engine;
 mod error;
 mod expand;
 mod gzip;
 mod rebuild;
 mod recompress;
+mod rpm;
 mod tar;
 mod wire;
 mod xz_exact;
