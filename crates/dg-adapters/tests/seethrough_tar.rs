@@ -215,3 +215,49 @@ fn the_jars_inside_a_tar_xz_a_tar_bz2_and_a_deb_are_seen_through() {
     assert!(!sees_the_classes(&e.plain));
     assert_eq!(e.stats.reproduced, 2, "{:?}", e.stats);
 }
+
+#[test]
+fn the_members_of_a_held_tar_may_expand_past_the_holding_bound() {
+    // the tar is held in memory to be walked (up to `max_nested`); its members' plaintext goes
+    // straight to the plain form, so it is not bounded by that
+    let dir = tempfile::tempdir().unwrap();
+    let mut classes = Vec::new();
+    for i in 0..4 {
+        let (j, class) = jar(70 + 2 * i);
+        std::fs::write(dir.path().join(format!("{i}.jar")), j).unwrap();
+        classes.push(class);
+    }
+    let Some(tarball) = tar(dir.path(), "gnu", &["0.jar", "1.jar", "2.jar", "3.jar"]) else {
+        return;
+    };
+    let tight = ExpandOptions {
+        max_nested: tarball.len() as u64,
+        ..opts()
+    };
+    let e = roundtrip(&gzip(&tarball, 6), &tight).unwrap();
+    assert!(e.plain.len() > 3 * tarball.len(), "{:?}", e.stats);
+    assert_eq!(e.stats.reproduced, 9, "{:?}", e.stats);
+    assert!(classes
+        .iter()
+        .all(|c| contains(&e.plain, &c[50_000..51_000])));
+}
+
+#[test]
+fn a_held_tar_in_which_nothing_is_recreated_still_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lbzip2) = program("lbzip2", &["-n2", "-9"], &texty(80, 300_000)) else {
+        return;
+    };
+    std::fs::write(dir.path().join("other.bz2"), lbzip2).unwrap();
+    let Some(tarball) = tar(dir.path(), "gnu", &["other.bz2"]) else {
+        return;
+    };
+    let e = roundtrip(&gzip(&tarball, 6), &opts()).unwrap();
+    assert!(e.plain == tarball, "the plain form is the tar as it is");
+    assert_eq!(
+        (e.stats.reproduced, e.stats.kept_raw),
+        (1, 1),
+        "{:?}",
+        e.stats
+    );
+}

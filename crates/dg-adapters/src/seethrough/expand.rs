@@ -305,12 +305,12 @@ impl<'o> Expander<'o> {
                     Ok(())
                 })?;
                 let sub = match worth_nesting(&text) && written == plain_len {
-                    true => self.sub_expand(&text, depth_left, max_nested)?,
+                    true => self.sub_expand(&text, sink, depth_left)?,
                     false => None,
                 };
-                if let Some(sub) = sub {
+                if let Some(ops) = sub {
                     sink.op(&[OP_NESTED])?;
-                    sub.emit(text.len(), sink)?;
+                    nested_list(text.len(), &ops, sink)?;
                     sink.op(&record)?;
                 } else {
                     sink.op(&record)?;
@@ -524,15 +524,7 @@ impl<'o> Expander<'o> {
         self.stats.corrections_len += best.corrections_len;
         let mut nested_done = false;
         if let Some(text) = out.held.as_ref().filter(|_| best.complete) {
-            let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
-            nested_done = self.nested(
-                text,
-                &best.records,
-                sink,
-                depth_left,
-                lit_prefix,
-                max_nested,
-            )?;
+            nested_done = self.nested(text, &best.records, sink, depth_left, lit_prefix)?;
         }
         if !nested_done {
             self.start_op(sink, lit_prefix, OP_DEFLATE)?;
@@ -601,7 +593,7 @@ impl<'o> Expander<'o> {
         let nested_done = depth_left > 1
             && text.len() as u64 == z.plain_len
             && worth_nesting(text)
-            && self.nested(text, &record, sink, depth_left, lit_prefix, max_nested)?;
+            && self.nested(text, &record, sink, depth_left, lit_prefix)?;
         if !nested_done {
             self.start_op(sink, lit_prefix, OP_DEFLATE)?;
             sink.op(&record)?;
@@ -752,65 +744,54 @@ impl<'o> Expander<'o> {
         sink: &mut Sink<'_>,
         depth_left: u8,
         lit_prefix: Option<&[u8]>,
-        max_nested: u64,
     ) -> Result<bool, SeeThroughError> {
-        let Some(sub) = self.sub_expand(text, depth_left, max_nested)? else {
+        let Some(ops) = self.sub_expand(text, sink, depth_left)? else {
             return Ok(false);
         };
         self.start_op(sink, lit_prefix, OP_DEFLATE_NESTED)?;
-        sub.emit(text.len(), sink)?;
+        nested_list(text.len(), &ops, sink)?;
         sink.op(records)?;
         Ok(true)
     }
 
-    /// Expands `text`, a stream's whole plaintext, as a container one level down; `None` when
-    /// it is not one or nothing in it was recreated.
+    /// Expands `text`, a stream's whole plaintext, as a container one level down: its plain
+    /// bytes go straight to `sink` (they are read in this order whatever op comes first in the
+    /// recipe), its op list is returned. `None`, with nothing written, when `text` is not a
+    /// container. A container in which nothing could be recreated is still one: its op list
+    /// copies it whole, and is as right as any.
     fn sub_expand(
         &mut self,
         text: &[u8],
+        sink: &mut Sink<'_>,
         depth_left: u8,
-        max_nested: u64,
-    ) -> Result<Option<SubList>, SeeThroughError> {
-        let mut plain: Vec<u8> = Vec::new();
-        let mut recipe: Vec<u8> = Vec::new();
-        let start_budget = self.budget.min(max_nested);
-        let mut sub = Expander::new(self.opts, start_budget);
-        let recognised = {
-            let mut sub_sink = Sink::new(&mut plain, &mut recipe);
+    ) -> Result<Option<Vec<u8>>, SeeThroughError> {
+        let mut ops: Vec<u8> = Vec::new();
+        let mut sub = Expander::new(self.opts, self.budget);
+        let (recognised, plain_len) = {
+            let mut sub_sink = Sink::new(&mut *sink.plain, &mut ops);
             let r = sub.container(text, &mut sub_sink, depth_left - 1)?;
             if r {
                 sub_sink.finish()?;
             }
-            r
+            (r, sub_sink.plain_len)
         };
-        let useful = recognised && sub.stats.reproduced + sub.stats.partial > 0;
-        let spent = start_budget.saturating_sub(sub.budget);
+        self.budget = sub.budget;
         self.absorb(sub);
-        if !useful {
+        if !recognised {
             return Ok(None);
         }
-        self.budget = self.budget.saturating_sub(spent);
-        Ok(Some(SubList { plain, recipe }))
+        sink.plain_len += plain_len;
+        Ok(Some(ops))
     }
 }
 
-/// A nested op list and the plain bytes it reads: how a stream's plaintext that is itself a
-/// container is recorded.
-struct SubList {
-    plain: Vec<u8>,
-    recipe: Vec<u8>,
-}
-
-impl SubList {
-    /// Writes the declared plaintext length, the op list and its plain bytes.
-    fn emit(&self, text_len: usize, sink: &mut Sink<'_>) -> Result<(), SeeThroughError> {
-        let mut b = Vec::new();
-        put_varint(&mut b, text_len as u64);
-        sink.op(&b)?;
-        sink.op(&self.recipe)?;
-        sink.text(&self.plain)?;
-        Ok(())
-    }
+/// Writes a nested op list's declared plaintext length and the list itself (its plain bytes
+/// are already in the plain stream).
+fn nested_list(text_len: usize, ops: &[u8], sink: &mut Sink<'_>) -> std::io::Result<()> {
+    let mut b = Vec::new();
+    put_varint(&mut b, text_len as u64);
+    sink.op(&b)?;
+    sink.op(ops)
 }
 
 /// A member of an archive that is itself compressed in a format seen through.

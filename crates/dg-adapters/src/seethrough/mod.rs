@@ -108,8 +108,9 @@
 //! `expand` holds one preflate chunk (about `chunk_plain` plaintext bytes plus
 //! preflate's token arrays and its verification copy) and the chunk records of the
 //! current stream (corrections are typically 0.001–0.5 % of the plaintext for zlib
-//! output), plus, for a deflated member that is itself a gzip/zip, its plaintext
-//! and sub-plain (≤ `max_nested` each). Measured on a 174 MB tar (36.7 MB
+//! output), plus, for a compressed stream whose plaintext is itself a container (a
+//! gzip, zip, tar or cpio archive), that plaintext (≤ `max_nested`, per nesting level;
+//! what expanding it writes goes straight to the plain stream). Measured on a 174 MB tar (36.7 MB
 //! `.tar.gz`, gzip -6): ~45 MB heap with 8 MiB chunks, ~260 MB with 64 MiB chunks
 //! (the retry size). `rebuild` holds one chunk (~25 MB heap in the same test) plus
 //! nested plaintexts. Neither depends on the total file size.
@@ -171,8 +172,9 @@ pub struct ExpandOptions {
     /// Target plaintext per preflate chunk (memory per stream is a small multiple of this).
     /// Clamped to 64 KiB..=64 MiB.
     pub chunk_plain: u64,
-    /// A deflated member whose plaintext is a gzip/zip is buffered (up to this many
-    /// plaintext bytes, at most 512 MiB) to be expanded recursively.
+    /// A compressed stream whose plaintext is a gzip, zip, tar or cpio archive is buffered (up
+    /// to this many plaintext bytes, at most 512 MiB) to be expanded recursively; rebuilding
+    /// buffers it too.
     pub max_nested: u64,
     /// After expanding, rebuild from the produced plain + recipe and compare with
     /// the input (keeps a copy of both streams in memory). Default: on in debug builds.
