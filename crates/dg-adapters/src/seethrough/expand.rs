@@ -224,15 +224,6 @@ impl<'o> Expander<'o> {
             self.gzip(data, sink, depth_left)?;
             return Ok(true);
         }
-        if let Some(spans) = tar::member_spans(data) {
-            // a tar with nothing compressed inside is left alone, not copied for nothing; nor
-            // is it taken for a zip with data before it when its last member is a `.jar`
-            if depth_left > 1 && spans.iter().any(|s| compressed(&data[s.start..s.end])) {
-                self.archive(data, &spans, sink, depth_left)?;
-                return Ok(true);
-            }
-            return Ok(false);
-        }
         if let Some(at) = rpm::payload_start(data) {
             // the lead and headers are copied; the payload is a compressed cpio archive
             let payload = &data[at..];
@@ -245,7 +236,10 @@ impl<'o> Expander<'o> {
             }
             return Ok(false);
         }
-        if let Some(spans) = cpio::member_spans(data) {
+        if let Some(spans) = tar::member_spans(data).or_else(|| cpio::member_spans(data)) {
+            // a tar or cpio archive with nothing compressed inside is left alone, not copied
+            // for nothing; nor is a tar taken for a zip with data before it when its last
+            // member is a `.jar`
             if depth_left > 1 && spans.iter().any(|s| compressed(&data[s.start..s.end])) {
                 self.archive(data, &spans, sink, depth_left)?;
                 return Ok(true);
