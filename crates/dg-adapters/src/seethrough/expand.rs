@@ -291,30 +291,35 @@ impl<'o> Expander<'o> {
             let stream = &data[pos..pos + comp_len];
             self.budget = self.budget.saturating_sub(plain_len);
             let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
-            let written = if depth_left > 1 && plain_len <= max_nested {
-                // held, to be seen through in its turn if it is a container (a tar of `.jar`s)
-                let mut text = Vec::new();
-                let written = kind.plaintext(stream, &mut |t| {
-                    text.extend_from_slice(t);
-                    Ok(())
-                })?;
-                let sub = match worth_nesting(&text) && written == plain_len {
-                    true => self.sub_expand(&text, sink, depth_left)?,
-                    false => None,
-                };
-                if let Some(ops) = sub {
-                    sink.op(&[OP_NESTED])?;
-                    nested_list(text.len(), &ops, sink)?;
-                    sink.op(&record)?;
-                } else {
-                    sink.op(&record)?;
-                    sink.text(&text)?;
+            // The first bytes of the plaintext decide: a container (a tar of `.jar`s) is held to
+            // be seen through in its turn, anything else is written as it comes.
+            let mut held: Vec<u8> = Vec::new();
+            let mut holding = depth_left > 1 && plain_len <= max_nested;
+            let written = kind.plaintext(stream, &mut |text| {
+                if !holding {
+                    return Ok(sink.text(text)?);
                 }
-                written
-            } else {
-                sink.op(&record)?;
-                kind.plaintext(stream, &mut |text| Ok(sink.text(text)?))?
+                let undecided = held.len() < PEEK;
+                held.extend_from_slice(text);
+                if undecided && held.len() >= PEEK && !worth_nesting(&held) {
+                    holding = false;
+                    sink.text(&held)?;
+                    held = Vec::new();
+                }
+                Ok(())
+            })?;
+            let sub = match holding && written == plain_len && worth_nesting(&held) {
+                true => self.sub_expand(&held, sink, depth_left)?,
+                false => None,
             };
+            if let Some(ops) = sub {
+                sink.op(&[OP_NESTED])?;
+                nested_list(held.len(), &ops, sink)?;
+            } else if holding {
+                sink.text(&held)?;
+            }
+            // (plaintext written before its op: the plain stream is read in the same order)
+            sink.op(&record)?;
             if written != plain_len {
                 return Err(SeeThroughError::SelfCheck(format!(
                     "{} stream at {pos}: {written} plaintext bytes, {plain_len} expected",
@@ -787,6 +792,9 @@ fn nested_list(text_len: usize, ops: &[u8], sink: &mut Sink<'_>) -> std::io::Res
     sink.op(&b)?;
     sink.op(ops)
 }
+
+/// Plaintext bytes enough to tell a container from anything else (a tar header's length).
+const PEEK: usize = 512;
 
 /// A member of an archive that is itself compressed in a format seen through.
 fn compressed(member: &[u8]) -> bool {
