@@ -6,8 +6,7 @@
 #[path = "seethrough_common/mod.rs"]
 mod common;
 
-use common::{gzip, opts, program, roundtrip, texty};
-use dg_adapters::seethrough::ExpandOptions;
+use common::{contains, depth, gzip, opts, program, roundtrip, texty};
 
 /// One entry of a new-ASCII (`070701`) cpio archive.
 fn cpio_entry(name: &str, mode: u32, data: &[u8]) -> Vec<u8> {
@@ -58,10 +57,6 @@ fn rpm(payload: &[u8]) -> Vec<u8> {
     r
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[test]
 fn an_rpms_payload_and_the_gzipped_files_in_it_are_seen_through() {
     let changelog = texty(61, 80_000);
@@ -93,11 +88,7 @@ fn an_rpms_payload_and_the_gzipped_files_in_it_are_seen_through() {
         assert!(e.plain.starts_with(&file[..file.len() - payload.len()]));
 
         // without a level to spare for the files, the payload is still seen through
-        let two = ExpandOptions {
-            max_depth: 2,
-            ..opts()
-        };
-        let e = roundtrip(&file, &two).unwrap();
+        let e = roundtrip(&file, &depth(2)).unwrap();
         assert_eq!(e.stats.reproduced, 1, "{name}: {:?}", e.stats);
         assert!(!contains(&e.plain, &changelog[50_000..51_000]));
     }

@@ -10,7 +10,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ar_member, gzip, gzip_miniz, opts, program, roundtrip, sql_lines, texty, zip_crate};
+use common::{
+    ar_member, contains, depth, gzip, gzip_miniz, opts, program, roundtrip, sql_lines, texty,
+    zip_crate,
+};
 use dg_adapters::seethrough::ExpandOptions;
 
 /// `tar -cf -` of `names` in `dir` in the given format, or `None` (skipped) without GNU tar.
@@ -38,10 +41,6 @@ fn tar(dir: &Path, format: &str, names: &[&str]) -> Option<Vec<u8>> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// A jar: a few deflated members of text, one stored.
 fn jar(seed: u64) -> (Vec<u8>, Vec<u8>) {
     let class = texty(seed, 60_000);
@@ -57,6 +56,17 @@ fn jar(seed: u64) -> (Vec<u8>, Vec<u8>) {
         false,
     );
     (z, class)
+}
+
+/// `lib/a.jar` and `lib/b.jar` under `dir` (from seeds `seed` and `seed + 2`); their main
+/// classes' plaintext.
+fn two_jars_in_lib(dir: &Path, seed: u64) -> [Vec<u8>; 2] {
+    std::fs::create_dir(dir.join("lib")).unwrap();
+    let (a, a_class) = jar(seed);
+    let (b, b_class) = jar(seed + 2);
+    std::fs::write(dir.join("lib/a.jar"), a).unwrap();
+    std::fs::write(dir.join("lib/b.jar"), b).unwrap();
+    [a_class, b_class]
 }
 
 #[test]
@@ -104,11 +114,7 @@ fn members_are_found_past_long_names_in_every_format() {
 #[test]
 fn the_jars_inside_a_tar_gz_are_seen_through() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("lib")).unwrap();
-    let (a, a_class) = jar(44);
-    let (b, b_class) = jar(46);
-    std::fs::write(dir.path().join("lib/a.jar"), a).unwrap();
-    std::fs::write(dir.path().join("lib/b.jar"), b).unwrap();
+    let [a_class, b_class] = two_jars_in_lib(dir.path(), 44);
     // (the tar ends with a jar: it must still be walked as a tar, not taken for a zip with
     // data before it)
     // a long SQL text first makes zlib's own output one that preflate struggles with: that
@@ -139,11 +145,7 @@ fn the_jars_inside_a_tar_gz_are_seen_through() {
         }
 
         // two levels see the tar but not into the jars
-        let two = ExpandOptions {
-            max_depth: 2,
-            ..opts()
-        };
-        let e = roundtrip(&tgz, &two).unwrap();
+        let e = roundtrip(&tgz, &depth(2)).unwrap();
         assert_eq!(e.stats.reproduced, 1, "{encoder}: {:?}", e.stats);
         assert!(!contains(&e.plain, &a_class[30_000..31_000]));
     }
@@ -167,11 +169,7 @@ fn a_tar_with_nothing_compressed_inside_is_left_alone() {
 #[test]
 fn the_jars_inside_a_tar_xz_a_tar_bz2_and_a_deb_are_seen_through() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("lib")).unwrap();
-    let (a, a_class) = jar(50);
-    let (b, b_class) = jar(52);
-    std::fs::write(dir.path().join("lib/a.jar"), a).unwrap();
-    std::fs::write(dir.path().join("lib/b.jar"), b).unwrap();
+    let [a_class, b_class] = two_jars_in_lib(dir.path(), 50);
     std::fs::write(dir.path().join("README"), texty(54, 20_000)).unwrap();
     let Some(tarball) = tar(dir.path(), "gnu", &["README", "lib"]) else {
         return;
@@ -207,11 +205,7 @@ fn the_jars_inside_a_tar_xz_a_tar_bz2_and_a_deb_are_seen_through() {
     assert!(sees_the_classes(&e.plain), "{:?}", e.stats);
     assert_eq!(e.stats.reproduced, 6, "{:?}", e.stats);
     // three levels reach the tar inside data.tar.xz, not the jars in it
-    let three = ExpandOptions {
-        max_depth: 3,
-        ..opts()
-    };
-    let e = roundtrip(&deb, &three).unwrap();
+    let e = roundtrip(&deb, &depth(3)).unwrap();
     assert!(!sees_the_classes(&e.plain));
     assert_eq!(e.stats.reproduced, 2, "{:?}", e.stats);
 }

@@ -578,28 +578,31 @@ impl<'o> Expander<'o> {
         put_varint(&mut record, z.plain_len);
         put_varint(&mut record, z.comp_len as u64);
         record.push(CHUNK_END);
-        let max_nested = self.opts.max_nested.min(MAX_NESTED_PLAIN);
-        let whole = head.len() as u64 == z.plain_len;
-        // the plaintext, held when it may be a container to see through in its turn
+        // the whole plaintext in memory: `head` when the probe read it all, else inflated here
+        // when it may be a container to see through in its turn
+        let may_nest = depth_left > 1 && worth_nesting(head);
         let mut held = Vec::new();
-        if depth_left > 1 && worth_nesting(head) && z.plain_len <= max_nested && !whole {
+        let text = if head.len() as u64 == z.plain_len {
+            Some(head)
+        } else if may_nest && z.plain_len <= self.opts.max_nested.min(MAX_NESTED_PLAIN) {
             zlib_exact::plaintext(stream, &mut |t| {
                 held.extend_from_slice(t);
                 Ok(())
             })?;
-        }
-        let text = if whole { head } else { &held[..] };
-        let nested_done = depth_left > 1
-            && text.len() as u64 == z.plain_len
-            && worth_nesting(text)
-            && self.nested(text, &record, sink, depth_left, lit_prefix)?;
+            Some(&held[..])
+        } else {
+            None
+        };
+        let nested_done = match text {
+            Some(t) if may_nest => self.nested(t, &record, sink, depth_left, lit_prefix)?,
+            _ => false,
+        };
         if !nested_done {
             self.start_op(sink, lit_prefix, OP_DEFLATE)?;
             sink.op(&record)?;
-            if text.len() as u64 == z.plain_len {
-                sink.text(text)?;
-            } else {
-                zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?;
+            match text {
+                Some(t) => sink.text(t)?,
+                None => zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?,
             }
         }
         self.stats.reproduced += 1;

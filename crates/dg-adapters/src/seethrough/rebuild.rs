@@ -211,26 +211,23 @@ fn run_ops(
             OP_DEFLATE => {
                 last = Some(run_chunks(r, p, out)?);
             }
-            OP_DEFLATE_NESTED => {
+            OP_DEFLATE_NESTED | OP_NESTED => {
                 let text = nested_plaintext(r, p, depth, at)?;
                 let mut src = Reader::new(&text, 0, "nested plaintext");
-                last = Some(run_chunks(r, &mut src, out)?);
-                if !src.is_empty() {
-                    return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
-                }
-            }
-            OP_NESTED => {
-                let text = nested_plaintext(r, p, depth, at)?;
-                let mut src = Reader::new(&text, 0, "nested plaintext");
-                let stream_at = r.offset();
-                match r.u8()? {
-                    OP_XZ => run_xz(r, &mut src, out, stream_at)?,
-                    OP_BZIP2 => run_bzip2(r, &mut src, out, stream_at)?,
-                    _ => {
-                        return Err(SeeThroughError::bad(
-                            stream_at,
-                            "a nested op list must be followed by an xz or bzip2 stream",
-                        ))
+                if op == OP_DEFLATE_NESTED {
+                    last = Some(run_chunks(r, &mut src, out)?);
+                } else {
+                    // OP_NESTED: the xz or bzip2 record whose plaintext this is
+                    let stream_at = r.offset();
+                    match r.u8()? {
+                        OP_XZ => run_xz(r, &mut src, out, stream_at)?,
+                        OP_BZIP2 => run_bzip2(r, &mut src, out, stream_at)?,
+                        _ => {
+                            return Err(SeeThroughError::bad(
+                                stream_at,
+                                "a nested op list must be followed by an xz or bzip2 stream",
+                            ))
+                        }
                     }
                 }
                 if !src.is_empty() {

@@ -283,6 +283,26 @@ pub fn zip_manual(members: &[Member<'_>], zip64: bool, prefix: &[u8], comment: &
     out
 }
 
+/// One step of the xorshift64 generator behind the test data.
+pub fn xorshift(x: &mut u64) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The test options ([`opts`]) seeing through `levels` levels of containers.
+pub fn depth(levels: u8) -> ExpandOptions {
+    ExpandOptions {
+        max_depth: levels,
+        ..opts()
+    }
+}
+
 /// Deterministic text-like data with repeats (compressible, gives back-references).
 pub fn texty(seed: u64, len: usize) -> Vec<u8> {
     let words: &[&[u8]] = &[
@@ -302,9 +322,7 @@ pub fn texty(seed: u64, len: usize) -> Vec<u8> {
     let mut s = seed | 1;
     let mut v = Vec::with_capacity(len + 32);
     while v.len() < len {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
+        xorshift(&mut s);
         if s.is_multiple_of(11) {
             v.push((s >> 24) as u8);
         } else {
@@ -503,9 +521,7 @@ pub fn sql_lines(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(n + 64);
     while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         out.extend_from_slice(
             format!(
                 "INSERT INTO t VALUES ({}, 'name-{}');\n",
