@@ -48,14 +48,14 @@ pub fn delta_copy(
 }
 
 fn delta_once(src: &Path, dst: &Path, reference: &Path, config: &Config) -> Result<DeltaReport> {
-    let src_file = File::open(src).map_err(|e| Error::io(src, e))?;
+    let src_file = crate::ops::open_regular(src)?;
     let src_md = src_file.metadata().map_err(|e| Error::io(src, e))?;
     if src_md.is_dir() {
         return Err(Error::IsADirectory {
             path: src.to_path_buf(),
         });
     }
-    let ref_file = File::open(reference).map_err(|e| Error::io(reference, e))?;
+    let ref_file = crate::ops::open_regular(reference)?;
     let ref_md = ref_file.metadata().map_err(|e| Error::io(reference, e))?;
     if src_md.dev() == ref_md.dev()
         && src_md.ino() == ref_md.ino()

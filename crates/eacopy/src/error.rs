@@ -134,6 +134,33 @@ pub enum Error {
         /// The server's reason.
         reason: String,
     },
+    /// A FIFO, socket or device file: it has no contents a copy could keep, and opening a FIFO
+    /// would wait for a writer forever, so it is not copied.
+    #[error("{path}: is a {kind}; only regular files, directories and symlinks are copied (exclude or remove it)")]
+    SpecialFile {
+        /// The special file.
+        path: PathBuf,
+        /// What it is: `FIFO (named pipe)`, `socket`, `character device` or `block device`.
+        kind: &'static str,
+    },
+    /// Following symlinks leads in a circle (a link to itself, or to a directory it is in).
+    #[error("{path}: symlink loop ({detail}); not copied: copy without -L/follow_symlinks, or exclude or remove the link")]
+    SymlinkLoop {
+        /// The link.
+        path: PathBuf,
+        /// Where the circle closes.
+        detail: String,
+    },
+    /// The server has no room for another connection now.
+    #[error(
+        "{peer}: server busy: {reason}; try again later (ErrorStrategy::Retry, --on-error retry, does)"
+    )]
+    Busy {
+        /// The server.
+        peer: String,
+        /// The server's reason.
+        reason: String,
+    },
     /// A path is not acceptable under a server root.
     #[error("{path}: unsafe path: {reason}")]
     UnsafePath {
@@ -159,6 +186,12 @@ impl Error {
         if raw == Some(Errno::NOSPC.raw_os_error()) || raw == Some(Errno::DQUOT.raw_os_error()) {
             return Error::DiskFull { path };
         }
+        if raw == Some(Errno::LOOP.raw_os_error()) {
+            return Error::SymlinkLoop {
+                path,
+                detail: "too many levels of symbolic links".into(),
+            };
+        }
         match source.kind() {
             io::ErrorKind::NotFound => Error::NotFound { path },
             io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, source },
@@ -182,7 +215,36 @@ impl Error {
                 | Error::SameFile { .. }
                 | Error::IsADirectory { .. }
                 | Error::DestinationExists { .. }
+                | Error::SpecialFile { .. }
+                | Error::SymlinkLoop { .. }
         )
+    }
+
+    /// Whether this is a file that is left out rather than failed: a special file or a symlink
+    /// loop ([`ErrorStrategy::Ignore`](crate::ErrorStrategy::Ignore) lists it in
+    /// [`CopyReport::skipped`](crate::CopyReport::skipped)).
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Error::SpecialFile { .. } | Error::SymlinkLoop { .. })
+    }
+
+    /// The [`Error::SpecialFile`] for `path` if `file_type` is a FIFO, socket or device.
+    pub(crate) fn special(path: &std::path::Path, file_type: std::fs::FileType) -> Option<Error> {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_fifo() {
+            "FIFO (named pipe)"
+        } else if file_type.is_socket() {
+            "socket"
+        } else if file_type.is_char_device() {
+            "character device"
+        } else if file_type.is_block_device() {
+            "block device"
+        } else {
+            return None;
+        };
+        Some(Error::SpecialFile {
+            path: path.to_path_buf(),
+            kind,
+        })
     }
 }
 
@@ -201,6 +263,8 @@ mod tests {
         assert!(matches!(os(Errno::EXIST), Error::DestinationExists { .. }));
         assert!(matches!(os(Errno::ISDIR), Error::IsADirectory { .. }));
         assert!(matches!(os(Errno::IO), Error::Io { .. }));
+        assert!(matches!(os(Errno::LOOP), Error::SymlinkLoop { .. }));
+        assert!(!os(Errno::LOOP).is_retryable());
         assert!(os(Errno::IO).is_retryable());
         assert!(!os(Errno::EXIST).is_retryable());
     }

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -9,9 +10,20 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
 
-/// Hashes the whole file at `path`.
+/// Hashes the whole regular file at `path` (anything else, such as a FIFO, is refused, and
+/// never waited on).
 pub fn hash_file(path: &Path) -> io::Result<Hash> {
-    hash_reader(File::open(path)?)
+    let file = File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    hash_reader(file)
 }
 
 /// Hashes everything `reader` yields.

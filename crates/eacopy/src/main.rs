@@ -23,7 +23,9 @@ Examples:
 
 A destination HOST:PORT/path goes to an `eacopy serve` there. Make a token with
 `head -c 32 /dev/urandom | base64 > token` and give the same file to both ends.
-Exit status: 0 success, 1 a copy failed, 2 usage error.";
+Exit status: 0 success; 1 a copy failed, or (with --on-error ignore) some files failed or
+were skipped (FIFOs, sockets, devices, symlink loops under -L), each named on stderr; 2 usage
+error.";
 
 /// Fast copies of files and trees, locally or to an eacopy server.
 #[derive(Debug, Parser)]
@@ -143,11 +145,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(args).map(|()| true),
         None => run_copy(cli.copy),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("eacopy: {e:#}");
             ExitCode::from(1)
@@ -220,18 +223,21 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
 }
 
-fn run_copy(a: CopyArgs) -> anyhow::Result<()> {
+/// Copies; `Ok(false)` when it went through but left something out (`--on-error ignore`).
+fn run_copy(a: CopyArgs) -> anyhow::Result<bool> {
     let (Some(src), Some(dst)) = (a.src.clone(), a.dst.clone()) else {
         bail!("give a source and a destination (see --help)")
     };
     let config = config_of(&a);
     let started = Instant::now();
+    let mut complete = true;
     let summary = if Remote::looks_remote(&dst) {
         let token_file = a
             .token_file
             .as_deref()
             .context("HOST:PORT destinations need --token-file (the server's token)")?;
         let stats = eacopy::copy_with_server(&src, &dst, &read_token(token_file)?, &config)?;
+        complete = stats.files_failed == 0;
         stats.to_string()
     } else if let Some(reference) = &a.delta_from {
         let r = eacopy::delta_copy(&src, &dst, reference, &config)?;
@@ -247,13 +253,18 @@ fn run_copy(a: CopyArgs) -> anyhow::Result<()> {
         for (p, e) in &r.failures {
             eprintln!("eacopy: {}: {e}", p.display());
         }
+        for (_, e) in &r.skipped {
+            eprintln!("eacopy: warning: skipped {e}");
+        }
+        complete = r.failures.is_empty() && r.skipped.is_empty();
         format!(
-            "{} files, {} bytes, {} dirs, {} links, {} filtered, {} failed",
+            "{} files, {} bytes, {} dirs, {} links, {} filtered, {} skipped, {} failed",
             r.files,
             r.bytes,
             r.dirs,
             r.symlinks,
             r.filtered,
+            r.skipped.len(),
             r.failures.len()
         )
     } else if a.no_metadata {
@@ -264,11 +275,11 @@ fn run_copy(a: CopyArgs) -> anyhow::Result<()> {
     if a.progress {
         eprintln!();
     }
-    if !a.quiet {
+    if !a.quiet || !complete {
         eprintln!(
             "eacopy: {summary} in {:.2} s",
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    Ok(complete)
 }

@@ -77,6 +77,9 @@ pub(crate) fn copy_entry(
             path: src.to_path_buf(),
         });
     }
+    if let Some(special) = Error::special(src, md.file_type()) {
+        return Err(special);
+    }
     if check_same {
         if let Ok(d) = fs::metadata(dst) {
             if d.dev() == md.dev() && d.ino() == md.ino() {
@@ -91,7 +94,7 @@ pub(crate) fn copy_entry(
             }
         }
     }
-    let input = File::open(src).map_err(|e| Error::io(src, e))?;
+    let input = open_regular(src)?;
     let output = OpenOptions::new()
         .write(true)
         .create(true)
@@ -116,6 +119,39 @@ pub(crate) fn copy_entry(
         ctx.tracker.advance(0, dst);
     }
     Ok(md.len())
+}
+
+/// Opens the file `path` for reading without ever waiting on a FIFO (it is opened
+/// non-blocking, which changes nothing for a regular file) and refuses anything that is not a
+/// regular file once open — it may have been swapped since it was listed.
+pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            // A socket cannot be opened at all (ENXIO): say what it is.
+            if let Some(special) = fs::metadata(path)
+                .ok()
+                .and_then(|m| Error::special(path, m.file_type()))
+            {
+                return Err(special);
+            }
+            return Err(Error::io(path, e));
+        }
+    };
+    let md = file.metadata().map_err(|e| Error::io(path, e))?;
+    if md.is_dir() {
+        return Err(Error::IsADirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    if let Some(special) = Error::special(path, md.file_type()) {
+        return Err(special);
+    }
+    Ok(file)
 }
 
 /// Where a file copy lands: into `dst` if it is a directory, else at `dst`.
@@ -240,6 +276,10 @@ pub(crate) fn record(
             r.files += 1;
             r.bytes += bytes;
         }
+        Err(e) if config.error_strategy == ErrorStrategy::Ignore && e.is_skip() => {
+            tracing::warn!(path = %path.display(), reason = %e, "skipped");
+            r.skipped.push((path.to_path_buf(), e));
+        }
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "copy failed");
             if config.error_strategy != ErrorStrategy::Ignore {
@@ -250,7 +290,8 @@ pub(crate) fn record(
     }
 }
 
-/// Turns a report into the result: failures are an error unless the strategy ignores them.
+/// Turns a report into the result: failures are an error unless the strategy ignores them
+/// (what is skipped is only ever recorded under `Ignore`).
 pub(crate) fn finish(report: Mutex<CopyReport>, config: &Config) -> Result<CopyReport> {
     let mut r = report.into_inner().unwrap_or_else(|p| p.into_inner());
     if config.error_strategy != ErrorStrategy::Ignore && !r.failures.is_empty() {

@@ -21,6 +21,12 @@ pub struct CopyReport {
     pub filtered: u64,
     /// Files that failed under [`ErrorStrategy::Ignore`](crate::ErrorStrategy::Ignore).
     pub failures: Vec<(PathBuf, Error)>,
+    /// What was left out under [`ErrorStrategy::Ignore`](crate::ErrorStrategy::Ignore)
+    /// because it cannot be copied: FIFOs, sockets and device files
+    /// ([`Error::SpecialFile`]) and, when following symlinks, symlink loops
+    /// ([`Error::SymlinkLoop`]); each with the reason. (Under `Raise` and `Retry` they fail the
+    /// operation instead.)
+    pub skipped: Vec<(PathBuf, Error)>,
 }
 
 /// Counts bytes across worker threads and calls the user's progress callback.

@@ -55,6 +55,8 @@ pub fn copytree(
         });
     }
     // An unreadable directory fails the walk; `Retry` walks again, `Ignore` goes on without it.
+    // Special files and symlink loops fail it too (no retry heals them), or are listed as
+    // skipped under `Ignore`. Either way nothing is made at the destination before this.
     let listing = config.with_retry(|| {
         let mut listing = walk(src, config)?;
         if !listing.failures.is_empty() && config.error_strategy != ErrorStrategy::Ignore {
@@ -64,9 +66,15 @@ pub fn copytree(
         }
         Ok(listing)
     })?;
+    if !listing.skipped.is_empty() && config.error_strategy != ErrorStrategy::Ignore {
+        return Err(Error::Failed {
+            failures: listing.skipped,
+        });
+    }
     let mut report = CopyReport {
         filtered: listing.filtered,
         failures: listing.failures,
+        skipped: listing.skipped,
         ..CopyReport::default()
     };
     let keep = Keep {
@@ -142,9 +150,15 @@ pub fn batch_copytree<P: AsRef<Path>, Q: AsRef<Path>>(
                 total.symlinks += r.symlinks;
                 total.filtered += r.filtered;
                 total.failures.extend(r.failures);
+                total.skipped.extend(r.skipped);
             }
             Err(e) if config.error_strategy == ErrorStrategy::Ignore => {
-                total.failures.push((src.as_ref().to_path_buf(), e));
+                let list = if e.is_skip() {
+                    &mut total.skipped
+                } else {
+                    &mut total.failures
+                };
+                list.push((src.as_ref().to_path_buf(), e));
             }
             Err(e) => return Err(e),
         }

@@ -145,3 +145,61 @@ fn serve_and_copy_to_host_port_path() {
     assert_eq!(no_token.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_token.stderr).contains("--token-file"));
 }
+
+#[test]
+fn special_files_are_warned_about_and_fail_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"data").unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("loop", src.join("loop")).unwrap();
+    let run = |args: &[&str], dst: &str| {
+        let mut child = eacopy()
+            .args(args)
+            .arg(&src)
+            .arg(dir.path().join(dst))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            panic!("eacopy {args:?} blocked (on the FIFO?)");
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, err) = run(&[], "raise");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("pipe") && err.contains("FIFO"), "{err}");
+
+    let (code, err) = run(&["--on-error", "ignore", "-L"], "ignore");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("pipe") && err.contains("FIFO"),
+        "{err}"
+    );
+    assert!(
+        err.contains("loop") && err.contains("symlink loop"),
+        "{err}"
+    );
+    assert!(err.contains("2 skipped"), "{err}");
+    assert_eq!(fs::read(dir.path().join("ignore/a")).unwrap(), b"data");
+}

@@ -450,3 +450,153 @@ async fn async_forms_work() {
     assert_eq!(snapshot(&src), snapshot(&root.join("a")));
     server.stop().unwrap();
 }
+
+/// Runs `f` on a thread and fails the test if it takes longer than `secs` (a FIFO opened for
+/// reading blocks until a writer comes).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("blocked for more than {secs} s (opened a FIFO?)"))
+}
+
+fn mkfifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+}
+
+/// A tree with one regular file, a FIFO, a socket, a character device (where mknod is
+/// allowed), a self-referencing link and a link back to the tree's own root.
+fn special_tree(src: &std::path::Path) -> bool {
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("sub/regular"), b"regular").unwrap();
+    mkfifo(&src.join("pipe"));
+    let _listener = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
+    let device = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("null"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .is_ok();
+    std::os::unix::fs::symlink("self", src.join("self")).unwrap();
+    std::os::unix::fs::symlink("..", src.join("sub/back")).unwrap();
+    device
+}
+
+#[test]
+fn special_files_and_symlink_loops_are_reported_not_skipped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let device = special_tree(&src);
+
+    // Raise: the copy fails and names a special file.
+    let (s, d) = (src.clone(), dir.path().join("raise"));
+    let err = within(10, move || eacopy::copytree(&s, &d, &Config::new())).unwrap_err();
+    let Error::Failed { failures } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        failures.iter().any(|(p, e)| p.ends_with("pipe")
+            && matches!(e, Error::SpecialFile { .. })
+            && e.to_string().contains("FIFO")),
+        "{failures:?}"
+    );
+
+    // Ignore: everything else is copied; each special file is in the report with its reason.
+    let (s, d) = (src.clone(), dir.path().join("ignore"));
+    let cfg = Config::new().error_strategy(ErrorStrategy::Ignore);
+    let r = within(10, move || eacopy::copytree(&s, &d, &cfg)).unwrap();
+    assert_eq!(r.files, 1);
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let mut reasons: Vec<String> = r
+        .skipped
+        .iter()
+        .map(|(p, e)| format!("{} {e}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2 + usize::from(device), "{reasons:?}");
+    assert!(reasons
+        .iter()
+        .any(|r| r.starts_with("pipe ") && r.contains("FIFO")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.starts_with("sock ") && r.contains("socket")));
+    if device {
+        assert!(reasons
+            .iter()
+            .any(|r| r.starts_with("null ") && r.contains("device")));
+    }
+    let dst = dir.path().join("ignore");
+    assert_eq!(fs::read(dst.join("sub/regular")).unwrap(), b"regular");
+    for gone in ["pipe", "sock", "null"] {
+        assert!(fs::symlink_metadata(dst.join(gone)).is_err(), "{gone} made");
+    }
+    // Without -L the links are links.
+    assert_eq!(r.symlinks, 2);
+
+    // -L: the self-link and the link back to the root are loops, reported as such.
+    let (s, d) = (src.clone(), dir.path().join("follow"));
+    let cfg = Config::new()
+        .error_strategy(ErrorStrategy::Ignore)
+        .follow_symlinks(true);
+    let r = within(10, move || eacopy::copytree(&s, &d, &cfg)).unwrap();
+    let loops: Vec<_> = r
+        .skipped
+        .iter()
+        .filter(|(_, e)| matches!(e, Error::SymlinkLoop { .. }))
+        .map(|(p, e)| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                e.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(loops.len(), 2, "{:?}", r.skipped);
+    assert!(
+        loops.iter().all(|(_, e)| e.contains("symlink loop")),
+        "{loops:?}"
+    );
+    assert!(!dir.path().join("follow/sub/back").exists());
+    let (s, d) = (src.clone(), dir.path().join("follow-raise"));
+    let cfg = Config::new().follow_symlinks(true);
+    let err = within(10, move || eacopy::copytree(&s, &d, &cfg)).unwrap_err();
+    assert!(err.to_string().contains("file(s) failed"), "{err}");
+
+    // Single files and batches never block on a FIFO either.
+    let (s, d) = (src.join("pipe"), dir.path().join("one"));
+    let err = within(10, move || eacopy::copy(&s, &d, &Config::new())).unwrap_err();
+    assert!(matches!(err, Error::SpecialFile { .. }), "{err}");
+    assert!(err.to_string().contains("pipe"), "{err}");
+    let pairs = vec![
+        (src.join("pipe"), dir.path().join("b1")),
+        (src.join("sub/regular"), dir.path().join("b2")),
+    ];
+    let cfg = Config::new().error_strategy(ErrorStrategy::Ignore);
+    let r = within(10, move || eacopy::batch_copy(&pairs, &cfg)).unwrap();
+    assert_eq!((r.files, r.skipped.len(), r.failures.len()), (1, 1, 0));
+}
+
+#[test]
+fn a_followed_link_to_a_fifo_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    std::os::unix::fs::symlink(&fifo, dir.path().join("link")).unwrap();
+    let (s, d) = (dir.path().join("link"), dir.path().join("g"));
+    let err = within(10, move || {
+        eacopy::copyfile(&s, &d, &Config::new().follow_symlinks(true))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+    assert!(!dir.path().join("g").exists());
+}

@@ -439,3 +439,233 @@ fn retry_reconnects_until_the_server_is_up() {
     assert_eq!(snapshot(&src), snapshot(&root.join("t")));
     starter.join().unwrap();
 }
+
+/// A length-prefixed string, as the protocol encodes it.
+fn wire_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A `Query` payload for files (`dir == false`) or directories of size 5.
+fn query(entries: &[(&str, bool)]) -> Vec<u8> {
+    let mut q = (entries.len() as u32).to_be_bytes().to_vec();
+    for (p, dir) in entries {
+        q.push(u8::from(*dir));
+        wire_str(&mut q, p);
+        q.extend_from_slice(&5u64.to_be_bytes());
+        q.extend_from_slice(&0i64.to_be_bytes());
+        q.extend_from_slice(&0o644u32.to_be_bytes());
+    }
+    q
+}
+
+/// An `Offer` payload: ticket, path, size, mtime, mode, SHA-256.
+fn offer(ticket: u32, path: &str, size: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut o = ticket.to_be_bytes().to_vec();
+    wire_str(&mut o, path);
+    o.extend_from_slice(&size.to_be_bytes());
+    o.extend_from_slice(&0i64.to_be_bytes());
+    o.extend_from_slice(&0o644u32.to_be_bytes());
+    o.extend_from_slice(hash);
+    o
+}
+
+/// Sends the whole file `data` raw for offer `ticket` and returns the server's `Done` text
+/// (empty on success).
+fn send_raw_file(s: &mut TcpStream, ticket: u32, data: &[u8]) -> String {
+    let mut header = ticket.to_be_bytes().to_vec();
+    header.push(0); // raw
+    header.extend_from_slice(&(data.len() as u64).to_be_bytes());
+    frame::write_frame(s, Kind::FileHeader, &header).unwrap();
+    frame::write_frame(s, Kind::Data, data).unwrap();
+    frame::write_frame(s, Kind::End, &[]).unwrap();
+    let (kind, done) = frame::read_frame(s, "server").unwrap();
+    assert_eq!(kind, Kind::Done);
+    String::from_utf8_lossy(&done[5..]).into_owned()
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    eacopy::hash::hash_reader(data).unwrap()
+}
+
+#[test]
+fn an_offer_onto_a_directory_is_refused_before_its_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("taken/inner")).unwrap();
+    let (server, addr) = start(&root);
+
+    // An offer straight away (no query before it) for a path that is a directory.
+    let mut s = raw_session(addr);
+    let data = noise(5, 300_000);
+    frame::write_frame(
+        &mut s,
+        Kind::Offer,
+        &offer(0, "taken", 300_000, &sha256(&data)),
+    )
+    .unwrap();
+    let (kind, reply) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(kind, Kind::Done, "the server asked for the body first");
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("is a directory"), "{text}");
+    frame::write_frame(&mut s, Kind::Bye, &[]).unwrap();
+    assert!(root.join("taken/inner").is_dir());
+    assert_eq!(server.stats().file_bytes_sent, 0);
+
+    // Through the client: that file fails, with the reason, and no byte of it is sent.
+    let file = dir.path().join("taken");
+    fs::write(&file, &data).unwrap();
+    let err = eacopy::copy_with_server(&file, &format!("{addr}/taken"), &token(), &Config::new())
+        .unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert_eq!(server.stats().file_bytes_sent, 0);
+}
+
+#[test]
+fn refused_or_unwritten_paths_create_no_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("plain"), b"a file").unwrap();
+    let (_server, addr) = start(&root);
+    let long = format!("n1/{}", "x".repeat(300));
+    let mut s = raw_session(addr);
+    let entries = [
+        ("q1/q2/f.bin", false), // needed, but never offered
+        (long.as_str(), false), // a name no file system takes
+        ("plain/d1/d2", true),  // a file is in the way of the directory
+        ("plain/sub/f", false), // and of the file's parent
+        (".eacopy/x/y", false), // reserved
+    ];
+    frame::write_frame(&mut s, Kind::Query, &query(&entries)).unwrap();
+    let (kind, reply) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(kind, Kind::QueryReply);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("longer than 255 bytes"), "{text}");
+
+    // An offer that is accepted, then its file arrives with the wrong content.
+    let good = b"hello";
+    frame::write_frame(&mut s, Kind::Offer, &offer(7, "p1/p2/f", 5, &sha256(good))).unwrap();
+    let (kind, reply) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!((kind, reply.as_slice()), (Kind::OfferReply, &[2u8][..]));
+    let done = send_raw_file(&mut s, 7, b"HELLO");
+    assert!(done.contains("hash mismatch"), "{done}");
+    frame::write_frame(&mut s, Kind::Bye, &[]).unwrap();
+    drop(s);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+
+    let mut names: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".eacopy")
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["plain"],
+        "directories made for refused or unwritten paths"
+    );
+    assert!(root.join("plain").is_file());
+
+    // A file that is written makes its parents.
+    let mut s = raw_session(addr);
+    frame::write_frame(&mut s, Kind::Offer, &offer(1, "p1/p2/f", 5, &sha256(good))).unwrap();
+    let (kind, _) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(kind, Kind::OfferReply);
+    assert!(!root.join("p1").exists(), "made before the file came");
+    assert_eq!(send_raw_file(&mut s, 1, good), "");
+    assert_eq!(fs::read(root.join("p1/p2/f")).unwrap(), good);
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_offer_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+    fs::create_dir_all(root.join("a")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("f"), b"precious").unwrap();
+    fs::write(root.join("a/f"), b"old version").unwrap();
+    let (_server, addr) = start(&root);
+
+    let data = b"attacker's bytes".to_vec();
+    let mut s = raw_session(addr);
+    frame::write_frame(
+        &mut s,
+        Kind::Offer,
+        &offer(0, "a/f", data.len() as u64, &sha256(&data)),
+    )
+    .unwrap();
+    let (kind, reply) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(
+        kind,
+        Kind::OfferReply,
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // Between the offer and the file, a local user swaps `a` for a link out of the root.
+    fs::rename(root.join("a"), dir.path().join("a-moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
+    // The old version's signature is not read through the link (an empty stream)...
+    frame::write_frame(&mut s, Kind::SigRequest, &0u32.to_be_bytes()).unwrap();
+    let (kind, _) = frame::read_frame(&mut s, "server").unwrap();
+    assert_eq!(kind, Kind::End, "a signature of a file outside the root");
+    // ...and the file is not written through it.
+    let done = send_raw_file(&mut s, 0, &data);
+    assert_eq!(
+        fs::read(outside.join("f")).unwrap(),
+        b"precious",
+        "written through"
+    );
+    assert!(done.contains("symlink"), "{done}");
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        1,
+        "a file appeared outside the root"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("a-moved/f")).unwrap(),
+        b"old version"
+    );
+}
+
+#[test]
+fn a_fifo_in_the_source_fails_or_is_counted_and_never_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, root) = (dir.path().join("src"), dir.path().join("root"));
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir(&root).unwrap();
+    fs::write(src.join("a"), b"regular").unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let (_server, addr) = start(&root);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (s2, t2) = (src.clone(), format!("{addr}/t"));
+    std::thread::spawn(move || {
+        let raised = eacopy::copy_with_server(&s2, &t2, &token(), &Config::new());
+        let ignored = eacopy::copy_with_server(
+            &s2,
+            &t2,
+            &token(),
+            &Config::new().error_strategy(ErrorStrategy::Ignore),
+        );
+        let _ = tx.send((
+            raised.map_err(|e| e.to_string()),
+            ignored.map_err(|e| e.to_string()),
+        ));
+    });
+    let (raised, ignored) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("copy_with_server blocked on a FIFO");
+    let text = raised.unwrap_err();
+    assert!(text.contains("pipe") && text.contains("FIFO"), "{text}");
+    let st = ignored.unwrap();
+    assert_eq!((st.files_failed, st.files_copied), (1, 1), "{st}");
+    assert_eq!(fs::read(root.join("t/a")).unwrap(), b"regular");
+    assert!(!root.join("t/pipe").exists());
+}

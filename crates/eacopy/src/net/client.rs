@@ -49,7 +49,9 @@ pub(super) struct Shared<'a> {
 ///
 /// A directory's contents go *into* `path`; a file goes *to* `path` (or into it when `dest`
 /// ends with `/`). Symlinks are followed (servers never create links). Failures follow the
-/// error strategy; with `Retry`, a broken connection is re-opened and the batch resumed.
+/// error strategy; with `Retry`, a broken connection (or a busy server) is tried again and
+/// the batch resumed. FIFOs, sockets, devices and symlink loops are never sent: they fail the
+/// copy before anything is sent, or with `Ignore` count in `files_failed` (each logged).
 pub fn copy_with_server(
     src: impl AsRef<Path>,
     dest: &str,
@@ -60,6 +62,10 @@ pub fn copy_with_server(
     config.validate()?;
     let remote: Remote = dest.parse()?;
     let (jobs, mut failures) = list(src, &remote, config)?;
+    if !failures.is_empty() && config.error_strategy != ErrorStrategy::Ignore {
+        // Unreadable entries, special files, loops: fail before anything is sent.
+        return Err(Error::Failed { failures });
+    }
     let total = jobs.iter().map(|j| j.entry.size).sum();
     let workers = config.thread_count.min(jobs.len().div_ceil(32)).max(1);
     let shared = Shared {
@@ -107,6 +113,9 @@ fn list(src: &Path, remote: &Remote, config: &Config) -> Result<(Vec<Job>, Failu
         })
     };
     let md = fs::metadata(src).map_err(|e| Error::io(src, e))?;
+    if let Some(special) = Error::special(src, md.file_type()) {
+        return Err(special);
+    }
     if !md.is_dir() {
         let name =
             src.file_name()
@@ -134,6 +143,7 @@ fn list(src: &Path, remote: &Remote, config: &Config) -> Result<(Vec<Job>, Failu
     let follow = config.clone().follow_symlinks(true);
     let listing = walk(src, &follow)?;
     let mut failures = listing.failures;
+    failures.extend(listing.skipped);
     let mut jobs = Vec::with_capacity(listing.dirs.len() + listing.files.len());
     for f in listing.dirs.iter().chain(&listing.files) {
         let local = src.join(&f.rel);

@@ -55,14 +55,6 @@ impl Conn {
         })
     }
 
-    /// Changes how long a read may wait.
-    pub(crate) fn set_read_timeout(&self, timeout: Duration) -> Result<()> {
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| self.net(e))
-    }
-
     fn net(&self, e: io::Error) -> Error {
         Error::Network {
             peer: self.peer.clone(),
@@ -98,6 +90,17 @@ impl Conn {
         let (kind, payload) = frame::read_frame_max(&mut self.reader, &self.peer, self.max_frame)
             .inspect_err(|_| self.broken = true)?;
         self.received += (HEADER_LEN + payload.len()) as u64;
+        if kind == Kind::Busy {
+            self.broken = true;
+            let reason = Dec::new(&payload, &self.peer)
+                .str()
+                .unwrap_or("(unreadable reason)")
+                .to_string();
+            return Err(Error::Busy {
+                peer: self.peer.clone(),
+                reason,
+            });
+        }
         if kind == Kind::Error {
             self.broken = true;
             let message = Dec::new(&payload, &self.peer)

@@ -58,6 +58,9 @@ pub enum Kind {
     FileHeader = 13,
     /// Client → server: send the signature of an offer's old version.
     SigRequest = 14,
+    /// Server → client, in place of `Hello` or `AuthOk` (or ending a handshake that waited):
+    /// no room for this connection now, and why; then the connection closes.
+    Busy = 15,
 }
 
 impl Kind {
@@ -65,7 +68,7 @@ impl Kind {
         use Kind::*;
         [
             Hello, Auth, AuthOk, Query, QueryReply, Offer, OfferReply, Data, End, Done, Error, Bye,
-            FileHeader, SigRequest,
+            FileHeader, SigRequest, Busy,
         ]
         .into_iter()
         .find(|k| *k as u8 == v)
@@ -106,15 +109,28 @@ pub fn read_frame(r: &mut impl Read, peer: &str) -> Result<(Kind, Vec<u8>)> {
 /// Reads and checks one frame whose payload may not exceed `max` bytes (a server allows
 /// unauthenticated peers only small frames).
 pub fn read_frame_max(r: &mut impl Read, peer: &str, max: usize) -> Result<(Kind, Vec<u8>)> {
-    let bad = |what: String| Error::Protocol {
-        peer: peer.to_string(),
-        what,
-    };
     let mut h = [0u8; HEADER_LEN];
     r.read_exact(&mut h).map_err(|e| Error::Network {
         peer: peer.to_string(),
         source: e,
     })?;
+    let (kind, len) = check_header(&h, peer, max)?;
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).map_err(|e| Error::Network {
+        peer: peer.to_string(),
+        source: e,
+    })?;
+    check_payload(&h, &payload, peer)?;
+    Ok((kind, payload))
+}
+
+/// Checks a frame header (magic, version, reserved bits, kind, length at most `max`);
+/// returns the kind and the payload length.
+pub(crate) fn check_header(h: &[u8; HEADER_LEN], peer: &str, max: usize) -> Result<(Kind, usize)> {
+    let bad = |what: String| Error::Protocol {
+        peer: peer.to_string(),
+        what,
+    };
     if h[..4] != MAGIC {
         return Err(bad(
             "bad frame magic (not an eacopy peer, or a corrupted stream)".into(),
@@ -136,18 +152,28 @@ pub fn read_frame_max(r: &mut impl Read, peer: &str, max: usize) -> Result<(Kind
             "frame of {len} bytes exceeds the limit of {max} bytes"
         )));
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).map_err(|e| Error::Network {
-        peer: peer.to_string(),
-        source: e,
-    })?;
+    Ok((kind, len))
+}
+
+/// Checks a payload against the CRC-32 of its header.
+pub(crate) fn check_payload(h: &[u8; HEADER_LEN], payload: &[u8], peer: &str) -> Result<()> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&h[4..12]);
-    crc.update(&payload);
+    crc.update(payload);
     if crc.finalize().to_be_bytes() != h[12..16] {
-        return Err(bad("frame checksum mismatch (corrupted in transit)".into()));
+        return Err(Error::Protocol {
+            peer: peer.to_string(),
+            what: "frame checksum mismatch (corrupted in transit)".into(),
+        });
     }
-    Ok((kind, payload))
+    Ok(())
+}
+
+/// A whole frame (header and payload) as bytes.
+pub(crate) fn encode(kind: Kind, payload: &[u8]) -> Vec<u8> {
+    let mut out = header(kind, payload).to_vec();
+    out.extend_from_slice(payload);
+    out
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@
 //!
 //! A batch costs three round trips however many files it holds (plus one per delta).
 //!
+//! A server with no room answers `Busy{reason}` instead of `Hello` or `AuthOk` (or in the
+//! middle of a handshake pushed out by newer connections) and closes; the client reports
+//! [`Error::Busy`](crate::Error::Busy). Handshakes have one deadline in all and caps overall
+//! and per peer (see `gate`).
+//!
 //! * **Have**: the path exists with the same size and mtime (EACopy's rule).
 //! * **Linked**: the server knows a file with the offered SHA-256 (it wrote or linked it, and
 //!   it still has the size and mtime it had then) and hard-links it.
@@ -42,7 +47,8 @@
 //! # Safety of the root
 //!
 //! Paths are relative, `/`-separated UTF-8; absolute paths, `.`/`..`, empty components, the
-//! reserved `.eacopy/` directory and any symlink on the way are refused (see [`paths`]).
+//! reserved `.eacopy/` directory and any symlink on the way are refused, and every path is
+//! opened component by component from the root's descriptor with `O_NOFOLLOW` (see `paths`).
 //! Every write goes to a temporary file next to the target and is renamed after its size and
 //! hash are checked; modes are limited to permission bits. There is no TLS: the token keeps
 //! strangers from writing, but the data itself is not encrypted — use it on trusted networks
@@ -52,12 +58,14 @@ pub mod auth;
 mod client;
 mod conn;
 pub mod frame;
+mod gate;
 mod msg;
 mod paths;
 mod receive;
 mod remote;
 mod send;
 mod server;
+mod session;
 mod stats;
 mod store;
 mod wire;

@@ -2,10 +2,7 @@
 //! whole file or a delta, decoded within bounds into a temporary file that is checked and
 //! renamed.
 
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 
 use fast_rsync::{Signature, SignatureOptions};
 
@@ -24,9 +21,8 @@ const MAX_DELTA: u64 = 1 << 30;
 pub(crate) struct Pending {
     pub entry: Entry,
     pub hash: Hash,
-    pub full: PathBuf,
-    /// The version there now (the delta base), if any.
-    pub old: Option<PathBuf>,
+    /// Whether a version was there at the offer (the delta base).
+    pub has_old: bool,
 }
 
 /// Signature block size for a file of `len` bytes: about √len, 1–64 KiB.
@@ -37,9 +33,9 @@ pub(crate) fn block_size(len: u64) -> u32 {
 
 /// Sends the rsync signature of `old` as a `Data` stream (empty if it cannot be read, which
 /// makes the client send the whole file).
-pub(crate) fn send_signature(conn: &mut Conn, old: Option<&Path>) -> Result<()> {
+pub(crate) fn send_signature(conn: &mut Conn, store: &Store, old: Option<&str>) -> Result<()> {
     let started = std::time::Instant::now();
-    let sig = old.and_then(|p| open_old(p).ok()).map(|bytes| {
+    let sig = old.and_then(|p| load_old(store, p).ok()).map(|bytes| {
         let options = SignatureOptions {
             block_size: block_size(bytes.len() as u64),
             crypto_hash_size: 8,
@@ -70,19 +66,15 @@ pub(crate) fn receive(
     let e = &p.entry;
     conn.expect_stream();
     let base = match encoding {
-        Encoding::DeltaZstd => p
-            .old
-            .as_deref()
-            .map(open_old)
-            .transpose()
-            .unwrap_or_default(),
+        Encoding::DeltaZstd if p.has_old => load_old(store, &e.path).ok(),
         _ => None,
     };
-    let (tmp, file) = match store.create_temp(&p.full) {
+    // Parents are made only now that the file comes, and the path is opened afresh.
+    let (target, file) = match store.create_temp(&e.path) {
         Ok(t) => t,
-        Err(err) => {
+        Err(why) => {
             conn.skip_stream()?;
-            return Ok(Err(format!("cannot create a temporary file: {err}")));
+            return Ok(Err(why));
         }
     };
     let mut out = HashingWriter::new(file, e.size);
@@ -114,7 +106,7 @@ pub(crate) fn receive(
         )),
     };
     if conn.broken {
-        let _ = std::fs::remove_file(&tmp);
+        target.abandon();
         return Err(Error::Protocol {
             peer: conn.peer.clone(),
             what: "stream broken while receiving a file".into(),
@@ -125,11 +117,9 @@ pub(crate) fn receive(
     let result = outcome.and_then(|()| out.finish());
     tracing::debug!(path = %e.path, ?encoding, ms = started.elapsed().as_millis(), "file received");
     Ok(match result {
-        Ok(got) => store
-            .commit(&tmp, &p.full, e, &p.hash, got)
-            .map(|()| encoding),
+        Ok(got) => store.commit(target, e, &p.hash, got).map(|()| encoding),
         Err(err) => {
-            let _ = std::fs::remove_file(&tmp);
+            target.abandon();
             Err(err.to_string())
         }
     })
@@ -155,11 +145,7 @@ fn apply_delta(
     })
 }
 
-/// Opens the old version without following a symlink swapped in since the path check.
-fn open_old(path: &Path) -> io::Result<mapped::Bytes> {
-    let f = File::options()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
-    mapped::load(&f)
+/// Loads the version of `path` there now, never through a link (see `Store::open_old`).
+fn load_old(store: &Store, path: &str) -> io::Result<mapped::Bytes> {
+    mapped::load(&store.open_old(path)?)
 }

@@ -12,7 +12,8 @@ use super::client::{Job, Shared};
 use super::conn::Conn;
 use super::frame::Kind;
 use super::msg::{self, Encoding, Entry, OfferReply, Status};
-use crate::hash::hash_file;
+use crate::hash::{hash_reader, Hash};
+use crate::ops::open_regular;
 use crate::{mapped, Error, ErrorStrategy, Result};
 
 /// Largest delta built in memory; a file whose delta would be larger goes whole.
@@ -63,7 +64,7 @@ pub(super) fn run_batch(
                     reason,
                 }),
             ),
-            Status::Need | Status::NeedHasOld => match read_local(sh, &batch[i].local, hash_file) {
+            Status::Need | Status::NeedHasOld => match read_local(sh, &batch[i].local, hash) {
                 Ok(hash) => {
                     conn.send(Kind::Offer, &msg::encode_offer(i as u32, e, &hash))?;
                     offers.push(i);
@@ -150,13 +151,18 @@ pub(super) fn run_batch(
 
 /// Reads (hashes or opens) a local file, tried again as the error strategy says: a file
 /// being rewritten by a build may be missing for a moment.
-fn read_local<T>(sh: &Shared<'_>, path: &Path, read: impl Fn(&Path) -> io::Result<T>) -> Result<T> {
-    sh.config
-        .with_retry(|| read(path).map_err(|err| Error::io(path, err)))
+fn read_local<T>(sh: &Shared<'_>, path: &Path, read: impl Fn(&Path) -> Result<T>) -> Result<T> {
+    sh.config.with_retry(|| read(path))
 }
 
-fn open(path: &Path) -> io::Result<File> {
-    File::open(path)
+/// Opens a local regular file (never waiting on a FIFO swapped in since the listing).
+fn open(path: &Path) -> Result<File> {
+    open_regular(path)
+}
+
+/// Hashes a local regular file.
+fn hash(path: &Path) -> Result<Hash> {
+    hash_reader(open_regular(path)?).map_err(|err| Error::io(path, err))
 }
 
 /// Marks job `i` finished: progress, and the failure (which stops the others unless ignored).

@@ -1,27 +1,30 @@
 //! The server's side of the file work: what it already has (path, size and mtime, or content
-//! hash), hard links, and writes that land by temporary file and rename.
+//! hash), hard links, and writes that land by temporary file and rename — every one of them
+//! relative to a directory opened without following links (see `paths`).
 
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::collections::HashMap;
+use std::fs::{self, File, FileTimes, Permissions};
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::msg::{Entry, Status};
-use super::paths::{self, RESERVED};
+use super::paths::{self, Kind, Made, RESERVED};
 use super::stats::Counters;
-use crate::delta::temp_path;
-use crate::hash::{from_hex, hash_file, hex, Hash};
+use crate::hash::{from_hex, hash_reader, hex, Hash};
 use crate::meta::system_time;
 
 /// A file the server wrote or linked, by content hash.
 #[derive(Debug, Clone)]
 struct Known {
-    path: PathBuf,
+    /// Relative to the root, as the client sent it.
+    rel: String,
     size: u64,
     mtime_ns: i64,
 }
@@ -31,17 +34,36 @@ struct Known {
 pub(crate) enum Plan {
     Linked,
     Skipped,
-    /// Receive it at `full`; `old` is the version there now (delta base).
+    /// Receive it; `has_old` when a version is there now (delta base).
     Receive {
-        full: PathBuf,
-        old: Option<PathBuf>,
+        has_old: bool,
     },
+}
+
+/// A file being written: its directory (opened without following links), the temporary
+/// file in it, and the directories made on the way.
+#[derive(Debug)]
+pub(crate) struct Target {
+    dir: OwnedFd,
+    name: String,
+    tmp: String,
+    made: Made,
+}
+
+impl Target {
+    /// Gives up: removes the temporary file and the directories made for it.
+    pub(crate) fn abandon(self) {
+        paths::remove_at(&self.dir, &self.tmp);
+        self.made.undo();
+    }
 }
 
 /// The destination root and the server's memory of its content.
 #[derive(Debug)]
 pub(crate) struct Store {
     pub root: PathBuf,
+    /// The root, opened once: every path is resolved from here.
+    root_fd: OwnedFd,
     index: Mutex<HashMap<Hash, Known>>,
     /// The index changed since it was last saved.
     dirty: AtomicBool,
@@ -53,14 +75,24 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn open(root: &Path) -> io::Result<Store> {
         let root = fs::canonicalize(root)?;
-        if !root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "server root is not a directory",
-            ));
-        }
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            if e == rustix::io::Errno::NOTDIR {
+                io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "server root is not a directory",
+                )
+            } else {
+                e.into()
+            }
+        })?;
         let store = Store {
             root,
+            root_fd,
             index: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             saving: Mutex::new(()),
@@ -70,14 +102,20 @@ impl Store {
         Ok(store)
     }
 
-    fn index_path(&self) -> PathBuf {
-        self.root.join(RESERVED).join("index")
+    /// The reserved directory, made if missing (never through a link).
+    fn reserved_dir(&self) -> io::Result<OwnedFd> {
+        paths::make_dir_at(&self.root_fd, RESERVED, &mut Made::default()).map_err(io::Error::other)
     }
 
     fn load_index(&self) {
-        let Ok(text) = fs::read_to_string(self.index_path()) else {
+        let Ok(Some(dir)) = paths::open_parent(&self.root_fd, &[RESERVED, "index"]) else {
             return;
         };
+        let mut text = String::new();
+        let read = paths::open_file_at(&dir, "index").and_then(|mut f| f.read_to_string(&mut text));
+        if read.is_err() {
+            return;
+        }
         let mut index = self.lock();
         for line in text.lines() {
             let mut f = line.splitn(4, '\t');
@@ -92,7 +130,7 @@ impl Store {
                 index.insert(
                     hash,
                     Known {
-                        path: self.root.join(p),
+                        rel: p.to_string(),
                         size,
                         mtime_ns,
                     },
@@ -109,136 +147,223 @@ impl Store {
         if !self.dirty.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
-        let dir = self.root.join(RESERVED);
-        fs::create_dir_all(&dir)?;
+        let dir = self.reserved_dir()?;
         let mut text = String::new();
         for (hash, k) in self.lock().iter() {
-            if let Ok(rel) = k.path.strip_prefix(&self.root) {
-                text.push_str(&format!(
-                    "{}\t{}\t{}\t{}\n",
-                    hex(hash),
-                    k.size,
-                    k.mtime_ns,
-                    rel.display()
-                ));
-            }
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                hex(hash),
+                k.size,
+                k.mtime_ns,
+                k.rel
+            ));
         }
-        let tmp = dir.join("index.tmp");
-        fs::write(&tmp, text)?;
-        fs::rename(tmp, self.index_path())
+        paths::remove_at(&dir, "index.tmp");
+        let mut f = paths::create_file_at(&dir, "index.tmp")?;
+        f.write_all(text.as_bytes())?;
+        drop(f);
+        paths::rename_at(&dir, "index.tmp", "index")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, Known>> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the server has `e` already (same size and mtime), or what it needs.
-    pub(crate) fn status(&self, e: &Entry, known: &mut HashSet<PathBuf>) -> Status {
-        let full = match paths::resolve(&self.root, &e.path, true, known) {
-            Ok(f) => f,
+    /// Whether the server has `e` already (same size and mtime), or what it needs. Makes the
+    /// directory of a directory entry; a file's parents wait until the file is written.
+    pub(crate) fn status(&self, e: &Entry) -> Status {
+        let parts = match paths::components(&e.path) {
+            Ok(p) => p,
             Err(why) => return Status::Refused(why.to_string()),
         };
-        let have = fs::symlink_metadata(&full);
+        let dir = match paths::open_parent(&self.root_fd, &parts) {
+            Ok(d) => d,
+            Err(why) => return Status::Refused(why.to_string()),
+        };
+        let name = parts.last().copied().unwrap_or_default();
+        let have = dir.as_ref().map(|d| paths::stat_at(d, name));
         if e.is_dir {
             return match have {
-                Ok(m) if m.is_dir() => Status::Have,
-                Ok(_) => Status::Refused("a file is in the way of this directory".into()),
-                Err(_) => match fs::create_dir(&full) {
+                Some(Ok(m)) if m.kind == Kind::Dir => Status::Have,
+                Some(Ok(m)) if m.kind == Kind::Symlink => {
+                    Status::Refused("the destination is a symlink".into())
+                }
+                Some(Ok(_)) => Status::Refused("a file is in the way of this directory".into()),
+                _ => match self.make_dir(&parts) {
                     Ok(()) => Status::Have,
-                    // Another connection made it meanwhile: fine if it is a real directory.
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                        match fs::symlink_metadata(&full) {
-                            Ok(m) if m.is_dir() => Status::Have,
-                            _ => Status::Refused(format!("cannot create directory: {err}")),
-                        }
-                    }
-                    Err(err) => Status::Refused(format!("cannot create directory: {err}")),
+                    Err(why) => Status::Refused(why),
                 },
             };
         }
         match have {
-            Err(_) => Status::Need,
-            Ok(m) if m.is_dir() => Status::Refused("a directory is in the way of this file".into()),
-            Ok(m) if !m.is_file() => Status::Refused("a special file is in the way".into()),
-            Ok(m) if m.len() == e.size && crate::meta::mtime_ns(&m) == e.mtime_ns => Status::Have,
-            Ok(_) => Status::NeedHasOld,
+            None => Status::Need,
+            Some(Err(err)) if err.kind() == io::ErrorKind::NotFound => Status::Need,
+            Some(Err(err)) => Status::Refused(format!("cannot inspect the destination: {err}")),
+            Some(Ok(m)) => match m.kind {
+                Kind::Dir => Status::Refused(IS_A_DIRECTORY.into()),
+                Kind::Symlink => Status::Refused("the destination is a symlink".into()),
+                Kind::Special => Status::Refused("a special file is in the way".into()),
+                Kind::File if m.size == e.size && m.mtime_ns == e.mtime_ns => Status::Have,
+                Kind::File => Status::NeedHasOld,
+            },
         }
     }
 
-    /// Decides how to get the offered file: link a known copy, keep an identical one, or receive.
-    pub(crate) fn plan(
-        &self,
-        e: &Entry,
-        hash: &Hash,
-        known: &mut HashSet<PathBuf>,
-    ) -> Result<Plan, String> {
-        let full = paths::resolve(&self.root, &e.path, true, known).map_err(str::to_string)?;
-        let current = fs::symlink_metadata(&full).ok().filter(|m| m.is_file());
-        if let Some(m) = &current {
-            if m.len() == e.size && hash_file(&full).is_ok_and(|h| &h == hash) {
-                set_meta(&full, e).map_err(|err| err.to_string())?;
-                self.remember(hash, &full, e);
-                return Ok(Plan::Skipped);
+    /// Makes the directory `parts` and its missing parents (none of them if it fails).
+    fn make_dir(&self, parts: &[&str]) -> Result<(), String> {
+        let (dir, mut made) = paths::make_parent(&self.root_fd, parts)?;
+        let name = parts.last().copied().unwrap_or_default();
+        match paths::make_dir_at(&dir, name, &mut made) {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                made.undo();
+                Err(why)
             }
         }
-        let candidate = self.lock().get(hash).cloned();
-        if let Some(k) = candidate.filter(|k| k.path != full && k.size == e.size) {
-            // The known copy must still be reachable without a symlink (a directory on its
-            // way may have been replaced by a link out of the root since it was written).
-            let inside = k
-                .path
-                .strip_prefix(&self.root)
-                .ok()
-                .and_then(Path::to_str)
-                .is_some_and(|rel| paths::resolve(&self.root, rel, false, known).is_ok());
-            let still = inside
-                && fs::symlink_metadata(&k.path).is_ok_and(|m| {
-                    m.is_file() && m.len() == k.size && crate::meta::mtime_ns(&m) == k.mtime_ns
-                });
-            if still {
-                let tmp = temp_path(&full);
-                if fs::hard_link(&k.path, &tmp).is_ok() {
-                    let done = set_meta(&tmp, e).and_then(|()| fs::rename(&tmp, &full));
-                    if done.is_ok() {
-                        self.remember(hash, &full, e);
-                        return Ok(Plan::Linked);
+    }
+
+    /// Decides how to get the offered file: refuse it (before any byte of it is sent), link a
+    /// known copy, keep an identical one, or receive it.
+    pub(crate) fn plan(&self, e: &Entry, hash: &Hash) -> Result<Plan, String> {
+        let parts = paths::components(&e.path).map_err(str::to_string)?;
+        let name = parts.last().copied().unwrap_or_default();
+        let dir = paths::open_parent(&self.root_fd, &parts).map_err(str::to_string)?;
+        let current = match dir.as_ref().map(|d| paths::stat_at(d, name)) {
+            None => None,
+            Some(Err(err)) if err.kind() == io::ErrorKind::NotFound => None,
+            Some(Err(err)) => return Err(format!("cannot inspect the destination: {err}")),
+            Some(Ok(m)) => match m.kind {
+                Kind::File => Some(m),
+                Kind::Dir => return Err(IS_A_DIRECTORY.into()),
+                Kind::Symlink => return Err("the destination is a symlink".into()),
+                Kind::Special => return Err("a special file is in the way".into()),
+            },
+        };
+        if let (Some(m), Some(dir)) = (&current, &dir) {
+            if m.size == e.size {
+                if let Ok(f) = paths::open_file_at(dir, name) {
+                    if hash_reader(&f).is_ok_and(|h| &h == hash) {
+                        set_file_meta(&f, e).map_err(|err| err.to_string())?;
+                        self.remember(hash, e);
+                        return Ok(Plan::Skipped);
                     }
-                    let _ = fs::remove_file(&tmp);
                 }
             }
         }
-        let old = current.map(|_| full.clone());
-        Ok(Plan::Receive { full, old })
+        let candidate = self.lock().get(hash).cloned();
+        if let Some(k) = candidate.filter(|k| k.rel != e.path && k.size == e.size) {
+            if self.link(&k, &parts, e) {
+                self.remember(hash, e);
+                return Ok(Plan::Linked);
+            }
+        }
+        Ok(Plan::Receive {
+            has_old: current.is_some(),
+        })
     }
 
-    fn remember(&self, hash: &Hash, full: &Path, e: &Entry) {
+    /// Hard-links the known copy `k` to `parts`, if it is still reachable under the root
+    /// without a link and unchanged since it was written.
+    fn link(&self, k: &Known, parts: &[&str], e: &Entry) -> bool {
+        let Ok(from) = paths::components(&k.rel) else {
+            return false;
+        };
+        let from_name = from.last().copied().unwrap_or_default();
+        let Ok(Some(from_dir)) = paths::open_parent(&self.root_fd, &from) else {
+            return false;
+        };
+        let unchanged = paths::stat_at(&from_dir, from_name)
+            .is_ok_and(|m| m.kind == Kind::File && m.size == k.size && m.mtime_ns == k.mtime_ns);
+        if !unchanged {
+            return false;
+        }
+        let Ok(target) = self.target(parts) else {
+            return false;
+        };
+        let linked = rustix::fs::linkat(
+            &from_dir,
+            from_name,
+            &target.dir,
+            target.tmp.as_str(),
+            AtFlags::empty(),
+        )
+        .map_err(io::Error::from)
+        .and_then(|()| paths::open_file_at(&target.dir, &target.tmp))
+        .and_then(|f| set_file_meta(&f, e))
+        .and_then(|()| paths::rename_at(&target.dir, &target.tmp, &target.name));
+        if linked.is_ok() {
+            return true;
+        }
+        target.abandon();
+        false
+    }
+
+    fn remember(&self, hash: &Hash, e: &Entry) {
         self.dirty.store(true, Ordering::SeqCst);
         self.lock().insert(
             *hash,
             Known {
-                path: full.to_path_buf(),
+                rel: e.path.clone(),
                 size: e.size,
                 mtime_ns: e.mtime_ns,
             },
         );
     }
 
-    /// A new temporary file next to `full`, readable only by us until committed.
-    pub(crate) fn create_temp(&self, full: &Path) -> io::Result<(PathBuf, File)> {
-        let tmp = temp_path(full);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        Ok((tmp, f))
+    /// Opens the current version of `path` for reading (the delta base), if it is a regular
+    /// file reachable without a link.
+    pub(crate) fn open_old(&self, path: &str) -> io::Result<File> {
+        let parts = paths::components(path).map_err(io::Error::other)?;
+        let name = parts.last().copied().unwrap_or_default();
+        match paths::open_parent(&self.root_fd, &parts) {
+            Ok(Some(dir)) => paths::open_file_at(&dir, name),
+            Ok(None) => Err(io::ErrorKind::NotFound.into()),
+            Err(why) => Err(io::Error::other(why)),
+        }
+    }
+
+    /// Where a file for `parts` is written: its directory (parents made now), with a fresh
+    /// temporary name in it.
+    fn target(&self, parts: &[&str]) -> Result<Target, String> {
+        let (dir, made) = paths::make_parent(&self.root_fd, parts)?;
+        let name = parts.last().copied().unwrap_or_default().to_string();
+        Ok(Target {
+            tmp: paths::temp_name(&name),
+            dir,
+            name,
+            made,
+        })
+    }
+
+    /// A new temporary file for `path`, readable only by us until committed; the path is
+    /// resolved again here, so a link swapped in since the offer is not followed.
+    pub(crate) fn create_temp(&self, path: &str) -> Result<(Target, File), String> {
+        let parts = paths::components(path).map_err(str::to_string)?;
+        let target = self.target(&parts)?;
+        match paths::stat_at(&target.dir, &target.name) {
+            Ok(m) if m.kind == Kind::Dir => {
+                target.abandon();
+                return Err(IS_A_DIRECTORY.into());
+            }
+            Ok(m) if m.kind != Kind::File => {
+                target.abandon();
+                return Err("the destination is not a regular file".into());
+            }
+            _ => {}
+        }
+        match paths::create_file_at(&target.dir, &target.tmp) {
+            Ok(f) => Ok((target, f)),
+            Err(err) => {
+                target.abandon();
+                Err(format!("cannot create a temporary file: {err}"))
+            }
+        }
     }
 
     /// Checks size and hash of a received temporary file, then renames it into place.
     pub(crate) fn commit(
         &self,
-        tmp: &Path,
-        full: &Path,
+        target: Target,
         e: &Entry,
         hash: &Hash,
         got: (u64, Hash, File),
@@ -253,32 +378,28 @@ impl Store {
             ))
         } else {
             set_file_meta(&got.2, e)
-                .and_then(|()| fs::rename(tmp, full))
+                .and_then(|()| paths::rename_at(&target.dir, &target.tmp, &target.name))
                 .map_err(|err| err.to_string())
         };
         match result {
             Ok(()) => {
-                self.remember(hash, full, e);
+                self.remember(hash, e);
                 Ok(())
             }
             Err(m) => {
-                let _ = fs::remove_file(tmp);
+                target.abandon();
                 Err(m)
             }
         }
     }
 }
 
-/// Mode (permission bits only, never set-id bits) and mtime of the client's file, on `path`.
-fn set_meta(path: &Path, e: &Entry) -> io::Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
-    set_file_meta(&f, e)
-}
+/// The reason given for a file whose destination is a directory.
+const IS_A_DIRECTORY: &str =
+    "the destination is a directory; remove it or send the file to another path";
 
-/// The same on an open file.
+/// Mode (permission bits only, never set-id bits) and mtime of the client's file, on an open
+/// file.
 fn set_file_meta(f: &File, e: &Entry) -> io::Result<()> {
     let mode = if e.mode & 0o777 == 0 {
         0o644
