@@ -208,8 +208,9 @@ fn errors_are_one_clear_line() {
     );
     let no_bucket = env.fail(&["ls", "s3://nope/"]);
     assert!(no_bucket.contains("bucket nope not found"), "{no_bucket}");
-    let reserved = env.write("reference.bin", b"x");
-    let err = env.fail(&["cp", reserved.to_str().unwrap(), "s3://releases/a/"]);
+    // keys under the bucket's own .deltaglider/ are dg's state
+    let state = env.write("settings", b"x");
+    let err = env.fail(&["cp", state.to_str().unwrap(), "s3://releases/.deltaglider/"]);
     assert!(err.contains("reserved"), "{err}");
     // No endpoint and no credentials: S3 is meant, and the error says how to configure it.
     let home = tempfile::tempdir().unwrap();

@@ -453,13 +453,17 @@ fn second_sync_of_a_thousand_files_transfers_exactly_the_three_changed() {
 fn failed_files_are_named_the_rest_goes_on_and_usage_errors_exit_2() {
     let env = Env::local(&["releases"]);
     sample_tree(&env.path("src"));
-    // `reference.bin` is a reserved name: that one file fails
-    write(&env.path("src/app/reference.bin"), b"not allowed");
+    // a name that is not UTF-8 cannot become a key: that one file fails
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"bad-\xff.bin");
+        write(&env.path("src/app").join(name), b"not allowed");
+    }
     let out = env.dg(&["cp", "-r", "src", "s3://releases/f/", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("dg: failed: upload src/app/reference.bin"),
+        stderr.contains("dg: failed: upload src/app/bad-"),
         "{stderr}"
     );
     assert!(stderr.contains("1 of 15 files failed"), "{stderr}");
@@ -467,7 +471,7 @@ fn failed_files_are_named_the_rest_goes_on_and_usage_errors_exit_2() {
     let failed: Vec<_> = records.iter().filter(|r| r["ok"] == false).collect();
     assert_eq!(failed.len(), 1, "{records:?}");
     assert!(
-        failed[0]["error"].as_str().unwrap().contains("reserved"),
+        failed[0]["error"].as_str().unwrap().contains("not UTF-8"),
         "{failed:?}"
     );
     assert_eq!(summary(&records)["transferred"], 14);

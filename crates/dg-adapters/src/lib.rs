@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`ObjectStorage`](dg_ports::ObjectStorage) | [`MemoryStorage`], [`LocalStorage`] (a directory, metadata in xattrs), S3, and [`RetryingStorage`](storage::RetryingStorage) around any of them |
 //! | [`ReferenceCache`](dg_ports::ReferenceCache) | [`MemoryCache`], [`FsCache`], and [`EncryptedCache`] around either |
-//! | [`Staging`](dg_ports::Staging) | [`DirStaging`], [`MemoryStaging`], and [`DestinationFile`] for downloads |
+//! | [`Staging`](dg_ports::Staging) | [`DirStaging`], [`MemoryStaging`], and [`DestinationFile`] (below a [`DestinationDir`]) for downloads |
 //! | [`DiffEngine`](dg_ports::DiffEngine) | [`engine::ZstdEngine`] |
 //! | [`Clock`](dg_ports::Clock) | [`SystemClock`] |
 //!
@@ -35,12 +35,14 @@ mod blob;
 pub mod cache;
 mod clock;
 pub mod conformance;
+mod destination;
 pub mod engine;
 mod rng;
 #[cfg(feature = "seethrough")]
 pub mod seethrough;
 #[cfg(feature = "seethrough")]
 mod seethrough_expander;
+mod space;
 mod staging;
 pub mod storage;
 #[cfg(feature = "testing")]
@@ -49,7 +51,8 @@ pub mod testing;
 pub use blob::{FileBlob, HandleBlob};
 pub use cache::{EncryptedCache, FsCache, MemoryCache};
 pub use clock::SystemClock;
+pub use destination::{DestinationDir, DestinationFile};
 #[cfg(feature = "seethrough")]
 pub use seethrough_expander::SeeThrough;
-pub use staging::{DestinationFile, DirStaging, MemoryStaging};
+pub use staging::{DirStaging, MemoryStaging};
 pub use storage::{LocalStorage, MemoryStorage};

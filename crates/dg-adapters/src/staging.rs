@@ -1,5 +1,4 @@
-//! Staging space: temp files in a directory (or memory) that become blobs, and destination
-//! files that appear under their final name only when finished.
+//! Staging space: temp files in a directory (or memory) that become blobs.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -82,6 +81,16 @@ impl StagedBlob for StagedFile {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+
+    fn reserve(&mut self, len: u64, what: &str) -> Result<()> {
+        let dir = self.path.parent().map(|p| p.display().to_string());
+        crate::space::check_free(
+            self.out.get_ref(),
+            len,
+            what,
+            &format!("the staging directory {}", dir.unwrap_or_default()),
+        )
+    }
 }
 
 /// Staging in memory, for tests and small data.
@@ -113,81 +122,6 @@ impl StagedBlob for MemoryStaged {
     }
 }
 
-/// A file written under a temp name next to its destination and renamed into place by
-/// [`StagedBlob::finish`]. Dropped unfinished, it leaves nothing behind.
-#[derive(Debug)]
-pub struct DestinationFile {
-    staged: StagedFile,
-    destination: PathBuf,
-}
-
-impl DestinationFile {
-    /// Starts writing what will become `destination`.
-    pub fn create(destination: impl Into<PathBuf>) -> Result<Self> {
-        let destination = destination.into();
-        let dir = match destination.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = destination
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{name}.dg-");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".part");
-        crate::blob::user_file(&mut builder);
-        let (file, path) = builder
-            .tempfile_in(&dir)
-            .map_err(|e| Error::from_io(dir.display(), "creating a temp file in", e))?
-            .into_parts();
-        Ok(DestinationFile {
-            staged: StagedFile {
-                out: BufWriter::with_capacity(1 << 20, file),
-                path,
-            },
-            destination,
-        })
-    }
-}
-
-impl Write for DestinationFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.staged.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.staged.flush()
-    }
-}
-
-impl StagedBlob for DestinationFile {
-    fn finish(self: Box<Self>) -> Result<BlobRef> {
-        let DestinationFile {
-            staged,
-            destination,
-        } = *self;
-        let StagedFile { out, path } = staged;
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::io(format!("syncing {}", path.display()), e))?;
-        drop(file);
-        path.persist(&destination).map_err(|e| {
-            Error::from_io(
-                destination.display(),
-                "renaming a finished download to",
-                e.error,
-            )
-        })?;
-        FileBlob::open(destination)
-    }
-
-    fn path(&self) -> Option<&Path> {
-        Some(&self.staged.path)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,23 +146,5 @@ mod tests {
         let w = staging.create().unwrap();
         drop(w);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn destination_appears_only_when_finished() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("out.bin");
-        let mut w = DestinationFile::create(&dest).unwrap();
-        w.write_all(b"data").unwrap();
-        assert!(!dest.exists());
-        drop(w);
-        assert!(!dest.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let mut w = Box::new(DestinationFile::create(&dest).unwrap());
-        w.write_all(b"data").unwrap();
-        let blob = w.finish().unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"data");
-        drop(blob);
-        assert!(dest.exists(), "a finished destination is kept");
     }
 }

@@ -4,6 +4,8 @@
 
 mod faulty;
 #[cfg(feature = "s3-test-server")]
+pub mod memory_s3;
+#[cfg(feature = "s3-test-server")]
 mod server;
 
 pub use faulty::{Fault, FaultyStorage, Op, When};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use dg_adapters::storage::RetryCounter;
 use dg_adapters::{DestinationFile, FileBlob};
-use dg_core::keys::{file_name, DELTA_SUFFIX};
+use dg_core::keys::file_name;
 use dg_core::meta::{self, field};
 use dg_core::{Checked, DeleteOutcome, DeltaGlider, ListQuery, PutRequest, VerifyReport};
 use dg_ports::{
@@ -178,11 +178,6 @@ impl Client {
         } else {
             path.to_path_buf()
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        }
         let out = Box::new(DestinationFile::create(&path)?);
         let got = self.inner.dg.get(&Location::new(bucket, key), out).await?;
         Ok(DownloadSummary::new(path, got))
@@ -221,19 +216,7 @@ impl Client {
 
     /// Size, checksum and metadata of the file at `key` (its whole object or its `.delta`).
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectHead> {
-        let storage = self.inner.dg.storage();
-        let location = Location::new(bucket, key);
-        let info = match storage.head(&location).await {
-            Ok(info) => info,
-            Err(Error::NotFound { .. }) if !key.ends_with(DELTA_SUFFIX) => storage
-                .head(&location.with_key(format!("{key}{DELTA_SUFFIX}")))
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::not_found(&location),
-                    other => other,
-                })?,
-            Err(e) => return Err(e),
-        };
+        let info = self.inner.dg.head_file(&Location::new(bucket, key)).await?;
         head_of(key, info)
     }
 
@@ -318,9 +301,13 @@ fn s3_url(url: &str) -> Result<(String, String)> {
 fn head_of(key: &str, info: ObjectInfo) -> Result<ObjectHead> {
     let stored_key = info.location.key.clone();
     let size = meta::get_u64(&info.metadata, field::FILE_SIZE, &stored_key)?.unwrap_or(info.size);
+    let is_delta = matches!(
+        meta::classify(&stored_key, &info.metadata)?,
+        meta::ObjectKind::Delta(_)
+    );
     Ok(ObjectHead {
-        key: key.strip_suffix(DELTA_SUFFIX).unwrap_or(key).to_string(),
-        is_delta: stored_key.ends_with(DELTA_SUFFIX),
+        key: key.to_string(),
+        is_delta,
         stored_key,
         size,
         stored_size: info.size,

@@ -285,12 +285,14 @@ impl ClientBuilder {
                     "--endpoint-url file:// needs a directory, e.g. file:///var/lib/dg".into(),
                 ));
             }
-            let local = Arc::new(LocalStorage::new(PathBuf::from(path)).map_err(|e| match e {
-                Error::Io { source, .. } => {
-                    Error::io(format!("opening the local store {path}"), source)
-                }
-                other => other,
-            })?);
+            let local = Arc::new(
+                LocalStorage::open(PathBuf::from(path)).map_err(|e| match e {
+                    Error::Io { source, .. } => {
+                        Error::io(format!("opening the local store {path}"), source)
+                    }
+                    other => other,
+                })?,
+            );
             let policy = RetryPolicy::attempts(self.attempts(RetryPolicy::LOCAL_ATTEMPTS)?);
             let retrying = RetryingStorage::new(local.clone(), policy);
             let retries = retrying.counter();

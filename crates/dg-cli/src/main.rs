@@ -152,7 +152,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let full = cli.global.debug || cli.global.verbose >= 2;
-            eprintln!("dg: error: {}{}", one_line(&e, full), hint(&e));
+            err!("dg: error: {}{}", one_line(&e, full), hint(&e));
             ExitCode::from(exit::status(&e))
         }
     }

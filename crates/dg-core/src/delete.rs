@@ -14,10 +14,22 @@ pub struct DeleteOutcome {
 }
 
 impl DeltaGlider {
-    /// Deletes the file at `location` (its whole object or its `.delta`). Deleting the last
-    /// delta of a deltaspace also deletes its reference. Deleting a `reference.bin` that deltas
-    /// still need is refused unless `force`.
+    /// Deletes the file at `location` (a user's key: its whole object or its `.delta`, as
+    /// downloads find it). When no file has that name, the object at exactly that key is
+    /// deleted, so any key can be removed. Deleting the last delta of a deltaspace also deletes
+    /// its reference. Deleting a `reference.bin` that deltas still need is refused unless `force`.
     pub async fn delete(&self, location: &Location, force: bool) -> Result<DeleteOutcome> {
+        let target = match self.head_file(location).await {
+            Ok(info) => info.location,
+            Err(Error::NotFound { .. }) => location.clone(),
+            Err(e) => return Err(e),
+        };
+        self.delete_stored(&target, force).await
+    }
+
+    /// Deletes the stored object at exactly `location` (a `.delta` key is the delta it is),
+    /// with the same care for references as [`DeltaGlider::delete`].
+    pub async fn delete_stored(&self, location: &Location, force: bool) -> Result<DeleteOutcome> {
         let space = DeltaSpace::of(location);
         if is_reference_key(&location.key) {
             if !force && self.has_deltas(&space.bucket, &space.list_prefix()).await? {
@@ -27,37 +39,47 @@ impl DeltaGlider {
                 });
             }
             self.storage().head(location).await?;
+            if !force && !self.is_dg_reference(location).await? {
+                return Err(Error::Precondition {
+                    what: location.to_string(),
+                    reason: "it has no dg metadata, so it is not a deltaspace's reference but an object someone stored under that name; dg leaves it (force it to delete it)".into(),
+                });
+            }
             self.storage().delete(location).await?;
             return Ok(DeleteOutcome {
                 removed: vec![location.clone()],
             });
         }
-        let target = if self.storage().head_opt(location).await?.is_some() {
-            location.clone()
-        } else if !location.key.ends_with(DELTA_SUFFIX) {
-            let delta = location.with_key(format!("{}{DELTA_SUFFIX}", location.key));
-            if self.storage().head_opt(&delta).await?.is_none() {
-                return Err(Error::not_found(location));
-            }
-            delta
-        } else {
+        if self.storage().head_opt(location).await?.is_none() {
             return Err(Error::not_found(location));
-        };
-        self.storage().delete(&target).await?;
-        info!(object = %target, "deleted");
+        }
+        self.storage().delete(location).await?;
+        info!(object = %location, "deleted");
         let mut outcome = DeleteOutcome {
-            removed: vec![target.clone()],
+            removed: vec![location.clone()],
         };
-        if target.key.ends_with(DELTA_SUFFIX)
+        if location.key.ends_with(DELTA_SUFFIX)
             && !self.has_deltas(&space.bucket, &space.list_prefix()).await?
         {
             let reference = space.reference();
-            if self.storage().head_opt(&reference).await?.is_some() {
+            if self.is_dg_reference(&reference).await? {
                 self.storage().delete(&reference).await?;
                 info!(object = %reference, "deleted the reference: no delta needs it any more");
                 outcome.removed.push(reference);
             }
         }
         Ok(outcome)
+    }
+
+    /// True when `location` holds a reference dg or Python deltaglider wrote (an object at a
+    /// `reference.bin` key without dg metadata is someone's file, never deleted as a reference).
+    pub(crate) async fn is_dg_reference(&self, location: &Location) -> Result<bool> {
+        Ok(match self.storage().head_opt(location).await? {
+            Some(info) => {
+                crate::meta::get(&info.metadata, crate::meta::field::FILE_SHA256).is_some()
+                    || crate::meta::is_native(&info.metadata)
+            }
+            None => false,
+        })
     }
 }

@@ -5,7 +5,6 @@ use tracing::debug;
 
 use crate::codec;
 use crate::container;
-use crate::keys::DELTA_SUFFIX;
 use crate::meta::{self, classify, DeltaInfo, ObjectKind};
 use crate::service::DeltaGlider;
 use crate::transfer::{blocking, spool};
@@ -44,13 +43,32 @@ impl DeltaGlider {
     /// `out` is finished only after the content matched its recorded SHA-256; on any error it
     /// is dropped unfinished, so nothing appears at its destination.
     pub async fn get(&self, location: &Location, out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
-        let got = self.open(location).await?;
+        let storage = self.storage();
+        let (_, got) = self
+            .find(location, |l| async move { storage.get(&l).await })
+            .await?;
+        self.serve(got, out).await
+    }
+
+    /// Downloads the stored object at exactly `location` (a `.delta` key is read as the delta
+    /// it is): what `dg verify` checks.
+    pub async fn get_stored(
+        &self,
+        location: &Location,
+        out: Box<dyn StagedBlob>,
+    ) -> Result<GetOutcome> {
+        let got = self.storage().get(location).await?;
+        self.serve(got, out).await
+    }
+
+    async fn serve(&self, got: GetResult, mut out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
         let source = got.info.location.clone();
         let kind = classify(&source.key, &got.info.metadata)?;
         debug!(object = %source, ?kind, "download");
         let stored_size = got.info.size;
         match kind {
             ObjectKind::Plain => {
+                out.reserve(stored_size, &source.to_string())?;
                 let spooled = spool(got.body, out, stored_size, &source.to_string()).await?;
                 check_size(&source, stored_size, spooled.len)?;
                 Ok(GetOutcome {
@@ -67,6 +85,7 @@ impl DeltaGlider {
                 self.rebuild_native_reference(source, stored, out).await
             }
             ObjectKind::Direct { sha256 } | ObjectKind::Reference { sha256 } => {
+                out.reserve(stored_size, &source.to_string())?;
                 let spooled = spool(got.body, out, stored_size, &source.to_string()).await?;
                 check_size(&source, stored_size, spooled.len)?;
                 check_sha(&source, &sha256, &spooled.sha256)?;
@@ -94,30 +113,12 @@ impl DeltaGlider {
         }
     }
 
-    /// Gets `location`, or `location.delta` when the first does not exist.
-    async fn open(&self, location: &Location) -> Result<GetResult> {
-        match self.storage().get(location).await {
-            Err(Error::NotFound { .. }) if !location.key.ends_with(DELTA_SUFFIX) => {
-                let delta = location.with_key(format!("{}{DELTA_SUFFIX}", location.key));
-                self.storage().get(&delta).await.map_err(|e| match e {
-                    Error::NotFound { .. } => Error::not_found(location),
-                    other => other,
-                })
-            }
-            other => other,
-        }
-    }
-
     /// Downloads a whole stored object into staging, checking its size.
     async fn spool_whole(&self, got: GetResult) -> Result<BlobRef> {
         let source = got.info.location.clone();
-        let spooled = spool(
-            got.body,
-            self.staging().create()?,
-            got.info.size,
-            &source.to_string(),
-        )
-        .await?;
+        let mut staged = self.staging().create()?;
+        staged.reserve(got.info.size, &source.to_string())?;
+        let spooled = spool(got.body, staged, got.info.size, &source.to_string()).await?;
         check_size(&source, got.info.size, spooled.len)?;
         spooled.writer.finish()
     }
@@ -129,7 +130,7 @@ impl DeltaGlider {
         delta: BlobRef,
         prefix: &[u8],
         info: DeltaInfo,
-        out: Box<dyn StagedBlob>,
+        mut out: Box<dyn StagedBlob>,
     ) -> Result<GetOutcome> {
         let stored_size = delta.len();
         let ref_loc = source.with_key(info.ref_key.clone());
@@ -146,19 +147,21 @@ impl DeltaGlider {
                 ),
             )
         })?;
-        let max_output = info.file_size.unwrap_or(self.config().max_object_size);
+        let max_output = match info.file_size {
+            Some(size) => size,
+            None => unsized_limit(
+                reference.blob.len(),
+                stored_size,
+                self.config().max_object_size,
+            ),
+        };
         let what = source.to_string();
+        if let Some(size) = info.file_size {
+            out.reserve(size, &what)?;
+        }
         let (out, sha, len) = blocking(move || {
-            codec::decode(engine.as_ref(), &reference.blob, &delta, out, max_output).map_err(|e| {
-                match e {
-                    Error::InvalidData { reason, source, .. } => Error::InvalidData {
-                        what,
-                        reason,
-                        source,
-                    },
-                    other => other,
-                }
-            })
+            codec::decode(engine.as_ref(), &reference.blob, &delta, out, max_output)
+                .map_err(|e| crate::reference::rename(e, &what))
         })
         .await?;
         if let Some(size) = info.file_size {
@@ -174,6 +177,18 @@ impl DeltaGlider {
             sha256: sha,
         })
     }
+}
+
+/// The most a delta without a recorded size may rebuild: four times its reference plus a
+/// thousand times itself (what any real delta stays far below), at least 1 GiB and at most
+/// `max_object_size`. A delta that decodes past it is refused, so a hostile object cannot fill
+/// the disk.
+pub(crate) fn unsized_limit(reference: u64, delta: u64, max_object_size: u64) -> u64 {
+    reference
+        .saturating_mul(4)
+        .saturating_add(delta.saturating_mul(1000))
+        .max(1 << 30)
+        .min(max_object_size)
 }
 
 fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {

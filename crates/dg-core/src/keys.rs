@@ -70,17 +70,50 @@ pub fn is_reference_key(key: &str) -> bool {
     file_name(key) == REFERENCE_NAME
 }
 
-/// True for keys of dg's internal state.
+/// True for keys of dg's internal state (the bucket's top-level `.deltaglider/`, as Python
+/// deltaglider has it; a `.deltaglider/` further down is an ordinary directory of files).
 pub fn is_internal_key(key: &str) -> bool {
-    key.starts_with(INTERNAL_PREFIX) || key.contains("/.deltaglider/")
+    key.starts_with(INTERNAL_PREFIX)
 }
 
-/// The user-facing key of a stored key: `x.zip.delta` → `x.zip`.
+/// The user-facing key of a stored key, judged from the key alone: `x.zip.delta` → `x.zip`.
 pub fn user_key(stored_key: &str) -> &str {
     stored_key.strip_suffix(DELTA_SUFFIX).unwrap_or(stored_key)
 }
 
-/// Checks that `location` can hold a user's file: a bucket, a file name, not one of dg's own keys.
+/// True when the file `name` may be stored whole under its own name. A name ending in
+/// `.delta` would be read as another file's delta, and `reference.bin` as the deltaspace's
+/// reference: such files are always stored at `<name>.delta` (as a delta, or whole with
+/// `dg-compression: none`), which no other file's object can occupy.
+pub fn has_plain_slot(name: &str) -> bool {
+    !name.ends_with(DELTA_SUFFIX) && name != REFERENCE_NAME
+}
+
+/// The keys that may hold the file at `key` (a user's key), in the order readers try them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileKeys {
+    /// `key` itself, when the file may be stored whole under its own name.
+    pub plain: Option<String>,
+    /// `key.delta`: the file's delta, or the file whole when it has no plain slot.
+    pub delta: String,
+}
+
+impl FileKeys {
+    /// The slots of the file at `key`.
+    pub fn of(key: &str) -> FileKeys {
+        FileKeys {
+            plain: has_plain_slot(file_name(key)).then(|| key.to_string()),
+            delta: format!("{key}{DELTA_SUFFIX}"),
+        }
+    }
+
+    /// Where the file goes when stored whole.
+    pub fn whole(&self) -> &str {
+        self.plain.as_deref().unwrap_or(&self.delta)
+    }
+}
+
+/// Checks that `location` can hold a user's file: a bucket, a file name, not dg's own state.
 pub fn validate_user_location(location: &Location) -> Result<()> {
     if location.bucket.is_empty() {
         return Err(Error::InvalidInput("no bucket given".into()));
@@ -91,14 +124,9 @@ pub fn validate_user_location(location: &Location) -> Result<()> {
             "{location} names a directory, not a file (add a file name or a trailing /)"
         )));
     }
-    if name == REFERENCE_NAME {
-        return Err(Error::InvalidInput(format!(
-            "{location}: `{REFERENCE_NAME}` is reserved for the deltaspace's reference; rename the file"
-        )));
-    }
     if is_internal_key(&location.key) {
         return Err(Error::InvalidInput(format!(
-            "{location}: keys under `.deltaglider/` are reserved for dg's own state"
+            "{location}: keys under the bucket's top-level `.deltaglider/` are reserved for dg's own state; store the file under another prefix"
         )));
     }
     Ok(())
@@ -122,11 +150,35 @@ mod tests {
 
     #[test]
     fn reserved_names_are_refused() {
-        assert!(validate_user_location(&Location::new("b", "a/reference.bin")).is_err());
         assert!(validate_user_location(&Location::new("b", ".deltaglider/x")).is_err());
         assert!(validate_user_location(&Location::new("b", "a/")).is_err());
         assert!(validate_user_location(&Location::new("b", "a/b.zip")).is_ok());
+        // names dg gives meaning to are stored apart, not refused
+        assert!(validate_user_location(&Location::new("b", "a/reference.bin")).is_ok());
+        assert!(validate_user_location(&Location::new("b", "a/.deltaglider/x")).is_ok());
         assert_eq!(user_key("a/b.zip.delta"), "a/b.zip");
-        assert!(is_internal_key("x/.deltaglider/tmp/1"));
+        assert!(!is_internal_key("x/.deltaglider/tmp/1"));
+        assert!(is_internal_key(".deltaglider/tmp/1"));
+    }
+
+    #[test]
+    fn names_dg_gives_meaning_to_have_no_plain_slot() {
+        let plain = FileKeys::of("p/app.zip");
+        assert_eq!(plain.plain.as_deref(), Some("p/app.zip"));
+        assert_eq!(plain.delta, "p/app.zip.delta");
+        assert_eq!(plain.whole(), "p/app.zip");
+        for key in [
+            "p/app.zip.delta",
+            "p/reference.bin",
+            "reference.bin",
+            "x.delta",
+        ] {
+            let slots = FileKeys::of(key);
+            assert_eq!(slots.plain, None, "{key}");
+            assert_eq!(slots.whole(), format!("{key}.delta"));
+        }
+        // `reference.bin.x` and `x.deltas` are ordinary names
+        assert!(has_plain_slot("reference.bin.x"));
+        assert!(has_plain_slot("x.deltas"));
     }
 }

@@ -1,13 +1,14 @@
 //! The users' view of a listing: references and internal state hidden, deltas shown as files.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use dg_ports::{Error, ListRequest, Location, ObjectInfo, Result};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::keys::{is_internal_key, is_reference_key, user_key, DELTA_SUFFIX, INTERNAL_PREFIX};
 use crate::meta::{self, field};
+use crate::resolve::Slot;
 use crate::service::DeltaGlider;
 
 /// A listing request in users' terms.
@@ -45,21 +46,38 @@ pub struct Entry {
     pub is_delta: bool,
 }
 
+/// A stored object the listing could not show as a file, and why (bad metadata, say).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    /// The stored object's key.
+    pub stored_key: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
 /// One page of the users' view.
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
-    /// Files on this page.
+    /// Files on this page, by key.
     pub entries: Vec<Entry>,
     /// Sub-prefixes (with a delimiter), internal ones hidden.
     pub common_prefixes: Vec<String>,
     /// References seen on this page (hidden from `entries`; their bytes are part of the cost).
     pub references: Vec<ObjectInfo>,
+    /// Objects left out of `entries`, each with the reason; the rest of the page is complete.
+    pub skipped: Vec<Skipped>,
     /// Token for the next page.
     pub next: Option<String>,
 }
 
 impl DeltaGlider {
     /// One page of files under a prefix.
+    ///
+    /// A file stored both whole and as a delta shows once, as downloads read it (its own key
+    /// first). With [`ListQuery::original_sizes`], each `.delta` object's metadata is read: a
+    /// delta shows its file's size, and an object there that is not `<name>`'s (no dg
+    /// metadata, or a whole file of that very name) shows under its own key. An object whose
+    /// metadata cannot be read goes to [`Listing::skipped`] and the rest of the page is kept.
     pub async fn list(&self, query: &ListQuery) -> Result<Listing> {
         let page = self
             .storage()
@@ -71,42 +89,58 @@ impl DeltaGlider {
                 max_keys: query.max_keys,
             })
             .await?;
-        let plain_keys: BTreeSet<&str> = page
-            .objects
-            .iter()
-            .map(|o| o.location.key.as_str())
-            .filter(|k| !k.ends_with(DELTA_SUFFIX))
-            .collect();
         let mut references = Vec::new();
         let mut visible = Vec::new();
-        for object in &page.objects {
+        for object in page.objects {
             let key = object.location.key.as_str();
             if is_internal_key(key) {
                 continue;
             }
             if is_reference_key(key) {
-                references.push(object.clone());
+                references.push(object);
                 continue;
             }
-            let is_delta = key.ends_with(DELTA_SUFFIX);
-            if is_delta && plain_keys.contains(user_key(key)) {
-                continue; // the whole object shadows the delta, as in downloads
-            }
-            visible.push((object.clone(), is_delta));
+            let slot = if key.ends_with(DELTA_SUFFIX) {
+                Slot::Delta
+            } else {
+                Slot::Plain
+            };
+            visible.push((object, slot));
         }
-        let entries: Vec<Entry> = futures::stream::iter(visible)
-            .map(|(object, is_delta)| self.entry(object, is_delta, query.original_sizes))
+        let looked_up: Vec<(String, Result<(Slot, Entry)>)> = futures::stream::iter(visible)
+            .map(|(object, slot)| async move {
+                let key = object.location.key.clone();
+                (key, self.entry(object, slot, query.original_sizes).await)
+            })
             .buffered(16)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+        let mut files: BTreeMap<String, (Slot, Entry)> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for (stored_key, result) in looked_up {
+            match result {
+                Ok((slot, entry)) => match files.get(&entry.key) {
+                    Some((kept, _)) if rank(*kept) <= rank(slot) => {}
+                    _ => {
+                        files.insert(entry.key.clone(), (slot, entry));
+                    }
+                },
+                Err(Error::NotFound { .. }) => {} // deleted meanwhile
+                Err(e) => skipped.push(Skipped {
+                    stored_key,
+                    reason: e.to_string(),
+                }),
+            }
+        }
         Ok(Listing {
-            entries,
+            entries: files.into_values().map(|(_, e)| e).collect(),
             common_prefixes: page
                 .common_prefixes
                 .into_iter()
-                .filter(|p| !p.starts_with(INTERNAL_PREFIX) && !p.contains("/.deltaglider/"))
+                .filter(|p| !p.starts_with(INTERNAL_PREFIX))
                 .collect(),
             references,
+            skipped,
             next: page.next,
         })
     }
@@ -130,6 +164,7 @@ impl DeltaGlider {
             all.entries.extend(page.entries);
             all.references.extend(page.references);
             all.common_prefixes.extend(page.common_prefixes);
+            all.skipped.extend(page.skipped);
             match page.next {
                 Some(next) => query.start_after = Some(next),
                 None => return Ok(all),
@@ -137,33 +172,41 @@ impl DeltaGlider {
         }
     }
 
-    async fn entry(&self, object: ObjectInfo, is_delta: bool, look_up: bool) -> Result<Entry> {
-        let mut size = object.size;
-        if is_delta && look_up {
-            match self.storage().head(&object.location).await {
-                Ok(info) => {
-                    if let Some(s) =
-                        meta::get_u64(&info.metadata, field::FILE_SIZE, &object.location.key)?
-                    {
-                        size = s;
-                    }
-                }
-                Err(Error::NotFound { .. }) => {} // deleted meanwhile; show what was listed
-                Err(e) => return Err(e),
-            }
-        }
+    /// The file a stored object holds, and in which of its slots.
+    async fn entry(&self, object: ObjectInfo, slot: Slot, look_up: bool) -> Result<(Slot, Entry)> {
         let stored_key = object.location.key.clone();
-        Ok(Entry {
-            key: user_key(&stored_key).to_string(),
-            stored_key,
-            size,
+        let whole = |key: String| Entry {
+            key,
+            stored_key: stored_key.clone(),
+            size: object.size,
             stored_size: object.size,
             last_modified: object.last_modified,
-            is_delta,
-        })
+            is_delta: false,
+        };
+        if slot == Slot::Plain {
+            return Ok((slot, whole(stored_key.clone())));
+        }
+        let user = user_key(&stored_key).to_string();
+        if !look_up {
+            let mut entry = whole(user);
+            entry.is_delta = true;
+            return Ok((slot, entry));
+        }
+        let info = self.storage().head(&object.location).await?;
+        if !meta::holds_file_at_delta_slot(&stored_key, &info.metadata) {
+            return Ok((Slot::Exact, whole(stored_key.clone())));
+        }
+        let kind = meta::classify(&stored_key, &info.metadata)?;
+        let size = meta::get_u64(&info.metadata, field::FILE_SIZE, &stored_key)?;
+        let mut entry = whole(user);
+        entry.size = size.unwrap_or(object.size);
+        entry.is_delta = matches!(kind, meta::ObjectKind::Delta(_));
+        Ok((slot, entry))
     }
 
-    /// True when the deltaspace `prefix` (with trailing `/`, or empty) still holds a delta.
+    /// True when the deltaspace `prefix` (with trailing `/`, or empty) still holds a delta. Judged
+    /// by key: a file stored whole at its `.delta` slot counts too, which keeps a reference a
+    /// little longer than needed, never shorter.
     pub(crate) async fn has_deltas(&self, bucket: &str, list_prefix: &str) -> Result<bool> {
         let mut request = ListRequest {
             bucket: bucket.to_string(),
@@ -191,4 +234,14 @@ impl DeltaGlider {
 /// The location of a listing entry.
 pub fn entry_location(bucket: &str, entry: &Entry) -> Location {
     Location::new(bucket, entry.key.clone())
+}
+
+/// Which of two objects claiming one file downloads read: its own key, then its `.delta`,
+/// then an exact key.
+fn rank(slot: Slot) -> u8 {
+    match slot {
+        Slot::Plain => 0,
+        Slot::Delta => 1,
+        Slot::Exact => 2,
+    }
 }

@@ -143,18 +143,55 @@ pub fn classify(key: &str, meta: &Metadata) -> Result<ObjectKind> {
         (None, None) => None,
     };
     match ref_key {
-        Some(ref_key) => Ok(ObjectKind::Delta(DeltaInfo {
+        Some(ref_key) => {
+            check_ref_key(key, &ref_key)?;
+            Ok(ObjectKind::Delta(DeltaInfo {
             file_sha256: sha256,
             file_size: get_u64(meta, field::FILE_SIZE, key)?,
             ref_key,
             ref_sha256: get(meta, field::REF_SHA256).map(str::to_ascii_lowercase),
             original_name: get(meta, field::ORIGINAL_NAME).map(str::to_string),
-        })),
+            }))
+        }
         None if note == Some(NOTE_REFERENCE) || crate::keys::is_reference_key(key) => {
             Ok(ObjectKind::Reference { sha256 })
         }
+        None if key.ends_with(crate::keys::DELTA_SUFFIX) => Err(Error::invalid(
+            format!("metadata of {key}"),
+            "it records the file's SHA-256 but neither the reference it was made against (dg-ref-key) nor that it is stored whole (dg-compression: none); the object cannot be rebuilt",
+        )),
         None => Ok(ObjectKind::Direct { sha256 }),
     }
+}
+
+/// A delta is read against its own deltaspace's `reference.bin` only: a `dg-ref-key` naming
+/// any other object (another file, another deltaspace) is refused before anything is read.
+fn check_ref_key(key: &str, ref_key: &str) -> Result<()> {
+    let own = crate::keys::DeltaSpace::of(&dg_ports::Location::new("", key)).reference();
+    if ref_key == own.key {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!("metadata of {key}"),
+        format!(
+            "its dg-ref-key names {ref_key:?}, not its own deltaspace's reference {:?}; dg rebuilds deltas only against their own deltaspace's reference",
+            own.key
+        ),
+    ))
+}
+
+/// True when the object at `delta_key` (`<name>.delta`) holds the file `<name>` — its delta,
+/// or the file stored whole there — and not a file that is itself called `<name>.delta`: an
+/// object without dg metadata, or one stored whole by a writer that kept `<name>.delta` as the
+/// file's own name (Python deltaglider and earlier dg releases did).
+pub fn holds_file_at_delta_slot(delta_key: &str, meta: &Metadata) -> bool {
+    if get(meta, field::FILE_SHA256).is_none() {
+        return false;
+    }
+    let whole = get(meta, field::COMPRESSION) == Some("none")
+        || get(meta, field::NOTE) == Some("passthrough");
+    let own_name = crate::keys::file_name(delta_key);
+    !(whole && get(meta, field::ORIGINAL_NAME) == Some(own_name))
 }
 
 /// Builds a metadata map from `(field, value)` pairs.

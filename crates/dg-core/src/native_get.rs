@@ -13,8 +13,15 @@ use crate::reference::rename;
 use crate::service::DeltaGlider;
 use crate::transfer::blocking;
 
-/// Largest recipe accepted after decompression.
+/// Largest recipe accepted after decompression (it is held in memory).
 const MAX_RECIPE: u64 = 1 << 30;
+
+/// The most a recipe may take once decompressed: far more than any real one (a recipe
+/// records how members were compressed, a small part of the file), never more than
+/// [`MAX_RECIPE`].
+fn recipe_limit(header: &Header) -> u64 {
+    header.original.size.saturating_add(1 << 20).min(MAX_RECIPE)
+}
 
 impl DeltaGlider {
     /// Rebuilds a file from a native delta object (already in `delta`).
@@ -48,6 +55,15 @@ impl DeltaGlider {
                 "its metadata and its header name different files",
             ));
         }
+        if info
+            .file_size
+            .is_some_and(|size| size != header.original.size)
+        {
+            return Err(Error::invalid(
+                &what,
+                "its metadata and its header give the file different sizes",
+            ));
+        }
         let basis_sha = header.basis.clone().unwrap_or_default();
         let ref_loc = source.with_key(info.ref_key.clone());
         let basis = self.native_basis(&ref_loc, &basis_sha).await?;
@@ -67,7 +83,9 @@ impl DeltaGlider {
                     Error::invalid(&what, "its delta is in a format dg does not read")
                 })?;
                 let mut tail = std::io::Cursor::new(head.to_vec()).chain(reader);
-                let mut plain = HashingWriter::new(staging.create()?);
+                let mut staged = staging.create()?;
+                staged.reserve(header.plain.size, &what)?;
+                let mut plain = HashingWriter::new(staged);
                 let reference = basis.blob.map()?;
                 engine
                     .decode(&reference, &mut tail, &mut plain, header.plain.size)
@@ -141,16 +159,17 @@ fn finish_from_plain(
     plain: &BlobRef,
     header: &Header,
     tools: Option<RebuildTools>,
-    out: Box<dyn StagedBlob>,
+    mut out: Box<dyn StagedBlob>,
     what: &str,
 ) -> Result<(Box<dyn StagedBlob>, String, u64)> {
+    out.reserve(header.original.size, what)?;
     let mut hashing = HashingWriter::new(out);
     match (&header.recipe, tools) {
         (Some(packed), Some(tools)) => {
             let mut recipe = Vec::new();
             tools
                 .compressor
-                .decompress(&mut &packed[..], &mut recipe, MAX_RECIPE)
+                .decompress(&mut &packed[..], &mut recipe, recipe_limit(header))
                 .map_err(|e| rename(e, what))?;
             let bytes = plain.map()?;
             tools

@@ -10,9 +10,10 @@ use tracing::{debug, info};
 
 use crate::codec::{self, Encoded};
 use crate::digest::sha256_blob;
-use crate::keys::{file_name, validate_user_location, DeltaSpace, DELTA_SUFFIX};
+use crate::keys::{file_name, is_reference_key, validate_user_location, DeltaSpace, FileKeys};
 use crate::meta::{self, field};
 use crate::policy::{Eligibility, SNIFF_LEN};
+use crate::resolve;
 use crate::service::{DeltaGlider, Format};
 use crate::transfer::blocking;
 
@@ -90,9 +91,15 @@ pub(crate) struct Upload {
 }
 
 impl Upload {
+    /// Where the file's delta goes (also where it goes whole when its name has no plain slot).
     pub fn delta_location(&self) -> Location {
-        self.space
-            .location_of(&format!("{}{DELTA_SUFFIX}", self.name))
+        self.dest.with_key(FileKeys::of(&self.dest.key).delta)
+    }
+
+    /// Where the file goes when stored whole.
+    pub fn whole_location(&self) -> Location {
+        self.dest
+            .with_key(FileKeys::of(&self.dest.key).whole().to_string())
     }
 }
 
@@ -280,7 +287,7 @@ impl DeltaGlider {
             )
             .await?;
         info!(object = %location, delta_size, size = up.size, "stored delta");
-        self.remove_stale(&up.space.location_of(&up.name)).await?;
+        self.remove_stale(up, &location).await?;
         Ok(PutOutcome {
             location,
             stored,
@@ -293,7 +300,7 @@ impl DeltaGlider {
     }
 
     pub(crate) async fn put_direct(&self, up: &Upload, reason: String) -> Result<PutOutcome> {
-        let location = up.space.location_of(&up.name);
+        let location = up.whole_location();
         let metadata = meta::build([
             (field::TOOL, self.config().tool.clone()),
             (field::ORIGINAL_NAME, up.name.clone()),
@@ -313,7 +320,7 @@ impl DeltaGlider {
             )
             .await?;
         info!(object = %location, %reason, "stored whole");
-        self.remove_stale(&up.delta_location()).await?;
+        self.remove_stale(up, &location).await?;
         Ok(PutOutcome {
             location,
             stored: Stored::Direct { reason },
@@ -325,12 +332,25 @@ impl DeltaGlider {
         })
     }
 
-    /// Removes an older object for the same file stored the other way (direct vs delta), so a
-    /// download cannot return the old version.
-    async fn remove_stale(&self, location: &Location) -> Result<()> {
-        if self.storage().head_opt(location).await?.is_some() {
-            debug!(object = %location, "removing the file's previous object");
-            self.delete(location, false).await?;
+    /// Removes an older object of the same file in another of its slots (stored whole before,
+    /// a delta now, or the reverse; or under the exact name an older writer used), so a
+    /// download cannot return the old version. Objects there that are another file's stay.
+    async fn remove_stale(&self, up: &Upload, written: &Location) -> Result<()> {
+        for (slot, key) in resolve::candidates(&up.dest.key) {
+            if key == written.key || is_reference_key(&key) {
+                continue;
+            }
+            let location = up.dest.with_key(key);
+            let Some(info) = self.storage().head_opt(&location).await? else {
+                continue;
+            };
+            if resolve::belongs(&up.dest.key, slot, &info) {
+                debug!(object = %location, "removing the file's previous object");
+                match self.delete_stored(&location, false).await {
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(())
     }

@@ -133,6 +133,12 @@ impl DeltaGlider {
         expected: Option<&str>,
     ) -> Result<LoadedRef> {
         let (blob, actual, metadata) = self.fetch_stored(location).await?;
+        if let meta::ObjectKind::Delta(_) = meta::classify(&location.key, &metadata)? {
+            return Err(Error::invalid(
+                location,
+                "it is a delta, not a reference (its metadata names a reference of its own)",
+            ));
+        }
         // A native reference records its original file's hash, not its stored bytes'.
         let recorded = (!meta::is_native(&metadata))
             .then(|| meta::get(&metadata, field::FILE_SHA256).map(str::to_ascii_lowercase))
@@ -206,7 +212,9 @@ impl DeltaGlider {
                     "a native delta where a reference belongs",
                 ));
             }
-            let mut out = HashingWriter::new(staging.create()?);
+            let mut staged = staging.create()?;
+            staged.reserve(header.plain.size, &what)?;
+            let mut out = HashingWriter::new(staged);
             compressor
                 .decompress(&mut reader, &mut out, header.plain.size)
                 .map_err(|e| rename(e, &what))?;
@@ -260,13 +268,17 @@ impl DeltaGlider {
     }
 }
 
-/// Names the object in format errors.
+/// Names the object in format errors and in limits its decoding reached.
 pub(crate) fn rename(e: Error, what: &str) -> Error {
     match e {
         Error::InvalidData { reason, source, .. } => Error::InvalidData {
             what: what.to_string(),
             reason,
             source,
+        },
+        Error::LimitExceeded { limit, .. } => Error::LimitExceeded {
+            what: format!("the file rebuilt from {what}"),
+            limit,
         },
         other => other,
     }

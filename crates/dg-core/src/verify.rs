@@ -104,7 +104,7 @@ impl DeltaGlider {
         let mut results = futures::stream::iter(targets)
             .map(|location| async move {
                 let result = self
-                    .get(&location, Box::new(Discard::default()))
+                    .get_stored(&location, Box::new(Discard::default()))
                     .await
                     .map(|o| o.served);
                 Checked { location, result }

@@ -122,6 +122,14 @@ pub trait StagedBlob: Write + Send {
     fn path(&self) -> Option<&Path> {
         None
     }
+
+    /// Checks, before `len` bytes of `what` are written, that they fit where this blob is
+    /// written ([`NoSpace`](crate::Error::NoSpace) when they do not), so that a large or hostile object fails
+    /// at once instead of filling the disk. The default (memory, caller-owned writers) accepts.
+    fn reserve(&mut self, len: u64, what: &str) -> Result<()> {
+        let _ = (len, what);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,19 @@ pub enum Error {
         limit: u64,
     },
 
+    /// Not enough free space where something was about to be written; nothing was written.
+    #[error("{what} needs {needed} bytes, but {place} has only {available} free")]
+    NoSpace {
+        /// What was to be written, e.g. the object being downloaded.
+        what: String,
+        /// Where: the directory or file system.
+        place: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes free there.
+        available: u64,
+    },
+
     /// The operation is not supported by this adapter or for this input.
     #[error("{what} is not supported")]
     Unsupported {

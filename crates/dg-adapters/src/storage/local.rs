@@ -23,10 +23,17 @@
 //! version of both. A crash leaves at most a temp file in `.dg-tmp/`, never a partial object;
 //! opening the store deletes temp files nobody has written to for [`STALE_TEMP_AGE`].
 //!
-//! # Limits
+//! # Keys
 //!
-//! A key cannot be both an object and a "directory" of other keys (`a` and `a/b`), keys may not
-//! end with `/`, and segments `.`/`..` are refused.
+//! Any key S3 allows has a file: ordinary keys are their own paths, and segments no file name
+//! can be (empty, `.`, `..`, longer than 255 bytes, NUL) are escaped as `local_keys` describes
+//! (`a//b` is `a/%%=/b`). A key cannot be both an object and a "directory" of other keys (`a`
+//! and `a/b`): the second write fails with a clear error.
+//!
+//! # A store that does not exist
+//!
+//! [`LocalStorage::open`] does not create the root: every call fails with `NotFound` naming it,
+//! except [`Buckets::create_bucket`], which creates it. [`LocalStorage::new`] creates it.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -42,6 +49,7 @@ use dg_ports::{
 use xattr::FileExt;
 
 use super::listing::paginate;
+use super::local_keys::{key_path, read_name, Name};
 use super::validate_bucket_name;
 
 const TMP_DIR: &str = ".dg-tmp";
@@ -85,6 +93,35 @@ impl LocalStorage {
     /// system there does not keep user extended attributes.
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        Self::prepare(&root)?;
+        Ok(LocalStorage { root })
+    }
+
+    /// The store at `root` if it exists. A missing root is not created here: calls fail with
+    /// `NotFound` saying so, and the first [`Buckets::create_bucket`] creates it.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.is_dir() {
+            Self::prepare(&root)?;
+        }
+        Ok(LocalStorage { root })
+    }
+
+    /// Fails unless the root exists.
+    fn present(&self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        Err(Error::NotFound {
+            what: format!(
+                "the local store {} (create the directory, or make a bucket there with `dg mb`)",
+                self.root.display()
+            ),
+        })
+    }
+
+    /// Creates the temp directory and checks that extended attributes work.
+    fn prepare(root: &Path) -> Result<()> {
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp)
             .map_err(|e| Error::from_io(root.display(), "creating the local store at", e))?;
@@ -99,7 +136,7 @@ impl LocalStorage {
             });
         }
         sweep_stale_temps(&tmp, STALE_TEMP_AGE);
-        Ok(LocalStorage { root })
+        Ok(())
     }
 
     /// The root directory.
@@ -108,6 +145,7 @@ impl LocalStorage {
     }
 
     fn bucket_dir(&self, bucket: &str) -> Result<PathBuf> {
+        self.present()?;
         if bucket.is_empty() || bucket.starts_with('.') || bucket.contains(['/', '\\', '\0']) {
             return Err(Error::InvalidInput(format!(
                 "`{bucket}` is not a bucket name"
@@ -123,19 +161,10 @@ impl LocalStorage {
 
     fn object_path(&self, location: &Location) -> Result<PathBuf> {
         let dir = self.bucket_dir(&location.bucket)?;
-        let key = &location.key;
-        let bad = key.is_empty()
-            || key.ends_with('/')
-            || key.contains('\0')
-            || key
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == ".." || s.len() > 255);
-        if bad {
-            return Err(Error::InvalidInput(format!(
-                "{location}: the local store cannot hold this key (empty segments, `.`/`..`, a trailing `/` or segments over 255 bytes)"
-            )));
+        if location.key.is_empty() {
+            return Err(Error::InvalidInput(format!("{location}: an empty key")));
         }
-        let path = dir.join(key);
+        let path = dir.join(key_path(&location.key));
         debug_assert!(path.components().all(|c| matches!(
             c,
             Component::Normal(_) | Component::RootDir | Component::Prefix(_)
@@ -186,7 +215,7 @@ impl LocalStorage {
         }
     }
 
-    fn open(&self, location: &Location) -> Result<(File, ObjectInfo)> {
+    fn open_object(&self, location: &Location) -> Result<(File, ObjectInfo)> {
         let path = self.object_path(location)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Error::not_found(location),
@@ -210,18 +239,16 @@ impl LocalStorage {
     fn list_blocking(&self, request: &ListRequest) -> Result<ListPage> {
         let bucket = self.bucket_dir(&request.bucket)?;
         // Start from the deepest directory the prefix names fully.
-        let dir_part = match request.prefix.rfind('/') {
-            Some(i) => &request.prefix[..i],
-            None => "",
-        };
-        let start = if dir_part.is_empty() {
-            bucket.clone()
-        } else {
-            bucket.join(dir_part)
+        let (start, base) = match request.prefix.rfind('/') {
+            Some(i) => (
+                bucket.join(key_path(&request.prefix[..i])),
+                request.prefix[..=i].to_string(),
+            ),
+            None => (bucket.clone(), String::new()),
         };
         let mut found = Vec::new();
         let shallow = request.delimiter.as_deref() == Some("/");
-        walk(&start, dir_part, shallow, &request.prefix, &mut found)
+        walk(&start, &base, shallow, &request.prefix, &mut found)
             .map_err(|e| Error::from_io(format!("bucket {}", request.bucket), "listing", e))?;
         found.sort_by(|a, b| a.0.cmp(&b.0));
         let objects = found.into_iter().map(|(key, meta)| {
@@ -235,7 +262,7 @@ impl LocalStorage {
     }
 
     fn copy_blocking(&self, from: &Location, to: &Location) -> Result<()> {
-        let (mut source, info) = self.open(from)?;
+        let (mut source, info) = self.open_object(from)?;
         let path = self.object_path(to)?;
         let encoded = encode_metadata(&info.metadata, to)?;
         let tmp_dir = self.root.join(TMP_DIR);
@@ -287,12 +314,12 @@ impl LocalStorage {
     }
 }
 
-/// Collects `(key, metadata)` of files under `dir` (whose key prefix is `dir_key`) that start with
-/// `prefix`. With `shallow`, each subdirectory contributes only its first file: a `/` delimiter
-/// folds the rest into the same common prefix anyway.
+/// Collects `(key, metadata)` of files under `dir`, whose keys start with `base`, that start
+/// with `prefix`. With `shallow`, each subdirectory past the prefix contributes only its first
+/// file: a `/` delimiter folds the rest into the same common prefix anyway.
 fn walk(
     dir: &Path,
-    dir_key: &str,
+    base: &str,
     shallow: bool,
     prefix: &str,
     out: &mut Vec<(String, fs::Metadata)>,
@@ -311,57 +338,78 @@ fn walk(
     };
     for entry in entries {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // not UTF-8: not a key this store wrote
-        };
-        let key = if dir_key.is_empty() {
-            name
-        } else {
-            format!("{dir_key}/{name}")
+        let Some(child) = child_key(base, &entry) else {
+            continue; // not a name this store writes
         };
         let meta = match entry.metadata() {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // deleted meanwhile
             Err(e) => return Err(e),
         };
-        if meta.is_dir() {
-            let dir_prefix = format!("{key}/");
-            if !(dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix)) {
-                continue;
-            }
-            if shallow && dir_prefix.len() > prefix.len() {
-                if let Some(first) = first_file(&entry.path(), &key)? {
-                    out.push(first);
+        match child {
+            Child::Continued(partial) if meta.is_dir() => {
+                if partial.starts_with(prefix) || prefix.starts_with(&partial) {
+                    walk(&entry.path(), &partial, shallow, prefix, out)?;
                 }
-            } else {
-                walk(&entry.path(), &key, shallow, prefix, out)?;
             }
-        } else if meta.is_file() && key.starts_with(prefix) {
-            out.push((key, meta));
+            Child::Continued(_) => {}
+            Child::Key(key) if meta.is_dir() => {
+                let dir_prefix = format!("{key}/");
+                if !(dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix)) {
+                    continue;
+                }
+                if shallow && dir_prefix.len() > prefix.len() {
+                    if let Some(first) = first_file(&entry.path(), &dir_prefix)? {
+                        out.push(first);
+                    }
+                } else {
+                    walk(&entry.path(), &dir_prefix, shallow, prefix, out)?;
+                }
+            }
+            Child::Key(key) => {
+                if meta.is_file() && key.starts_with(prefix) {
+                    out.push((key, meta));
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// Any one file below `dir`, to stand for its common prefix.
-fn first_file(dir: &Path, dir_key: &str) -> io::Result<Option<(String, fs::Metadata)>> {
+/// What a directory entry below keys starting with `base` stands for.
+enum Child {
+    /// A key (a file's, or a directory's without its `/`).
+    Key(String),
+    /// The start of a key segment continued in the directory below.
+    Continued(String),
+}
+
+fn child_key(base: &str, entry: &fs::DirEntry) -> Option<Child> {
+    let name = entry.file_name().into_string().ok()?;
+    Some(match read_name(&name)? {
+        Name::Segment(s) => Child::Key(format!("{base}{s}")),
+        Name::More(s) => Child::Continued(format!("{base}{s}")),
+    })
+}
+
+/// Any one file below `dir` (whose keys start with `base`), to stand for its common prefix.
+fn first_file(dir: &Path, base: &str) -> io::Result<Option<(String, fs::Metadata)>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
+        let Some(child) = child_key(base, &entry) else {
             continue;
         };
-        let key = format!("{dir_key}/{name}");
         let meta = entry.metadata()?;
-        if meta.is_file() {
-            return Ok(Some((key, meta)));
-        }
-        if meta.is_dir() {
-            found.push((entry.path(), key));
+        match child {
+            Child::Key(key) if meta.is_file() => return Ok(Some((key, meta))),
+            Child::Key(key) if meta.is_dir() => found.push((entry.path(), format!("{key}/"))),
+            Child::Continued(partial) if meta.is_dir() => found.push((entry.path(), partial)),
+            _ => {}
         }
     }
-    for (path, key) in found {
-        if let Some(f) = first_file(&path, &key)? {
+    for (path, base) in found {
+        if let Some(f) = first_file(&path, &base)? {
             return Ok(Some(f));
         }
     }
@@ -504,13 +552,13 @@ impl ObjectStorage for LocalStorage {
     async fn head(&self, location: &Location) -> Result<ObjectInfo> {
         let this = self.clone();
         let location = location.clone();
-        blocking(move || this.open(&location).map(|(_, info)| info)).await
+        blocking(move || this.open_object(&location).map(|(_, info)| info)).await
     }
 
     async fn get(&self, location: &Location) -> Result<GetResult> {
         let this = self.clone();
         let loc = location.clone();
-        let (file, info) = blocking(move || this.open(&loc)).await?;
+        let (file, info) = blocking(move || this.open_object(&loc)).await?;
         let body = body_stream(file, info.size, location.clone());
         Ok(GetResult { info, body })
     }
@@ -543,6 +591,7 @@ impl ObjectStorage for LocalStorage {
 #[async_trait]
 impl Buckets for LocalStorage {
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        self.present()?;
         let root = self.root.clone();
         blocking(move || {
             let mut out = Vec::new();
@@ -571,6 +620,12 @@ impl Buckets for LocalStorage {
 
     async fn create_bucket(&self, name: &str) -> Result<()> {
         validate_bucket_name(name)?;
+        if !self.root.is_dir() {
+            fs::create_dir_all(&self.root).map_err(|e| {
+                Error::from_io(self.root.display(), "creating the local store at", e)
+            })?;
+            Self::prepare(&self.root)?;
+        }
         let dir = self.root.join(name);
         let name = name.to_string();
         blocking(move || match fs::create_dir(&dir) {

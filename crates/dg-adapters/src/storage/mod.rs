@@ -3,6 +3,7 @@
 mod counting;
 mod listing;
 mod local;
+mod local_keys;
 mod memory;
 mod retry;
 #[cfg(feature = "s3")]

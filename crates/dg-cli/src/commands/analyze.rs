@@ -25,7 +25,7 @@ use crate::context::Context;
 use crate::exit::usage;
 use crate::format::{human_size, savings};
 use crate::transfer::Progress;
-use crate::tree::{dir_prefix, local_files, remote_files};
+use crate::tree::{dir_prefix, local_files, remote_files, Links, Problem};
 use crate::url::Target;
 
 /// The scratch bucket.
@@ -115,7 +115,9 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
             if !dir.is_dir() {
                 usage!("{} is not a directory", dir.display());
             }
-            local_files(&dir, &filters)?
+            let scan = local_files(&dir, &filters, Links::Follow)?;
+            warn_problems(&scan.problems);
+            scan.files
                 .into_iter()
                 .map(|f| File {
                     eligible: policy
@@ -130,8 +132,9 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
         Target::S3 { bucket, key } => {
             let prefix = dir_prefix(&key);
             // judged by name: reading every file's first bytes would cost a request each
-            remote_files(&ctx.dg, &bucket, &prefix, true, &filters)
-                .await?
+            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
+            warn_problems(&scan.problems);
+            scan.files
                 .into_iter()
                 .map(|f| File {
                     eligible: policy
@@ -318,7 +321,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
     let exact = spaces.iter().all(Space::exact);
     if ctx.json {
         for s in spaces {
-            out!("{}", s.record());
+            json_out!("{}", s.record());
         }
         let summary = json!({
             "type": "summary",
@@ -332,7 +335,7 @@ fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
             "exact": exact,
             "seconds": (seconds * 1000.0).round() / 1000.0,
         });
-        out!("{summary}");
+        json_out!("{summary}");
         return;
     }
     if ctx.quiet {
@@ -396,6 +399,17 @@ fn shown(name: &str) -> &str {
     }
 }
 
+/// Files an estimate leaves out, named on standard error (the estimate covers the others).
+fn warn_problems(problems: &[Problem]) {
+    for p in problems {
+        err!(
+            "dg: warning: left out of the estimate: {}: {}",
+            p.what,
+            p.reason
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,3 +455,4 @@ mod tests {
         assert!(!space.exact());
     }
 }
+

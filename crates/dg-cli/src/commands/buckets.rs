@@ -22,7 +22,7 @@ fn bucket_name(url: &str) -> Result<String> {
 
 fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
     if ctx.json {
-        out!(
+        json_out!(
             "{}",
             serde_json::json!({"action": action, "bucket": bucket, "ok": true})
         );
@@ -93,7 +93,7 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
     }
     let format = settings.format.map(|f| f.name());
     if ctx.json {
-        out!(
+        json_out!(
             "{}",
             serde_json::json!({"action": "settings", "bucket": name, "format": format})
         );

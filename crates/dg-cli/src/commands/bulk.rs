@@ -8,7 +8,7 @@ use dg_core::{ListQuery, PutRequest};
 
 use crate::context::Context;
 use crate::filters::Filters;
-use crate::transfer::{Job, Plan, Reporter, Runner};
+use crate::transfer::{Plan, Reporter, Runner};
 
 /// One bulk command in progress.
 #[derive(Debug)]
@@ -63,10 +63,12 @@ impl Bulk {
         self.reporter.finish(command)
     }
 
-    /// Records a file that was refused before any transfer.
-    pub fn refuse(&mut self, job: &Job, why: &str) {
-        self.reporter.tally.planned += 1;
-        self.reporter.done(job, Err(anyhow::anyhow!("{why}")));
+    /// Records each file a walk or listing could not take as failed (named on stderr, exit 1).
+    pub fn problems(&mut self, problems: &[crate::tree::Problem], action: &'static str) {
+        for p in problems {
+            self.reporter.tally.planned += 1;
+            self.reporter.failed_item(action, &p.what, &p.reason);
+        }
     }
 }
 

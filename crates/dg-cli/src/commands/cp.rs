@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use dg_adapters::FileBlob;
+use dg_adapters::{DestinationDir, FileBlob};
 use dg_core::{keys::file_name, PutRequest};
 use dg_ports::{BlobRef, Location};
 
@@ -14,7 +14,7 @@ use crate::commands::bulk::{self, Bulk};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::transfer::{Done, Job, Plan, Reporter, Runner};
-use crate::tree::{dir_prefix, local_files, local_path, remote_files};
+use crate::tree::{dir_prefix, local_files, local_relative, remote_files, Links, Problem};
 use crate::url::{upload_location, Target};
 
 /// The upload options of the flags.
@@ -150,9 +150,12 @@ async fn download(ctx: &Context, args: &CpArgs, bucket: &str, key: &str, dst: &P
         return Ok(());
     }
     let path = destination_path(dst, file_name(key));
+    let (parent, name) = split_destination(&path)?;
+    let root = DestinationDir::open(parent)?;
     let job = Job::Download {
         source: location.clone(),
-        destination: path.clone(),
+        root: root.clone(),
+        relative: name.clone(),
         size: 0,
         modified: None,
     };
@@ -164,10 +167,22 @@ async fn download(ctx: &Context, args: &CpArgs, bucket: &str, key: &str, dst: &P
     runner
         .progress
         .set_message(format!("downloading {}", file_name(key)));
-    let outcome = runner.download(&location, &path).await;
+    let outcome = runner.download(&location, &root, &name, None).await;
     runner.progress.finish();
     reporter.print(&job, &Done::Downloaded(outcome?));
     Ok(())
+}
+
+/// The directory and the file name of a single download's destination (the path as the user
+/// named it, links and all).
+fn split_destination(path: &Path) -> Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok((parent, name))
 }
 
 /// Where a download of `name` lands: inside `dst` when it is a directory (or ends with `/`).
@@ -199,7 +214,9 @@ async fn recursive(
             }
             let prefix = dir_prefix(&key);
             bulk::check_bucket(ctx, &bucket, &prefix).await?;
-            let jobs = local_files(&dir, &filters)?
+            let scan = local_files(&dir, &filters, Links::Follow)?;
+            let jobs = scan
+                .files
                 .into_iter()
                 .map(|f| Job::Upload {
                     source: f.path,
@@ -210,6 +227,7 @@ async fn recursive(
             let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
             let plan = Plan::uploads(jobs, policy);
             let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), 0);
+            run.problems(&scan.problems, "upload");
             run.run(plan).await;
             run.finish("cp")
         }
@@ -221,7 +239,7 @@ async fn recursive(
                 usage!("{} is not a directory", dir.display());
             }
             let prefix = dir_prefix(&key);
-            let files = remote_files(
+            let scan = remote_files(
                 &ctx.dg,
                 &bucket,
                 &prefix,
@@ -229,29 +247,27 @@ async fn recursive(
                 &filters,
             )
             .await?;
-            let (mut jobs, mut refused) = (Vec::new(), Vec::new());
-            for f in files {
-                let source = Location::new(&bucket, f.key);
-                match local_path(&dir, &f.relative) {
-                    Some(destination) => jobs.push(Job::Download {
-                        source,
-                        destination,
+            let root = DestinationDir::open(&dir)?;
+            let mut problems = scan.problems;
+            let mut jobs = Vec::new();
+            for f in scan.files {
+                match local_relative(&f.relative) {
+                    Ok(relative) => jobs.push(Job::Download {
+                        source: Location::new(&bucket, f.key.clone()),
+                        root: root.clone(),
+                        relative: relative.to_string(),
                         size: f.size,
                         modified: f.modified,
                     }),
-                    None => refused.push(Job::Download {
-                        source,
-                        destination: dir.clone(),
-                        size: f.size,
-                        modified: None,
+                    Err(reason) => problems.push(Problem {
+                        what: format!("s3://{bucket}/{}", f.key),
+                        reason,
                     }),
                 }
             }
             let plan = Plan::parallel(jobs);
             let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), 0);
-            for job in &refused {
-                run.refuse(job, "its key would leave the destination directory");
-            }
+            run.problems(&problems, "download");
             run.run(plan).await;
             run.finish("cp")
         }

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
         let page = ctx.dg.list(&query).await?;
         for p in &page.common_prefixes {
             if ctx.json {
-                out!("{}", json!({"type": "prefix", "prefix": p}));
+                json_out!("{}", json!({"type": "prefix", "prefix": p}));
                 continue;
             }
             out!(
@@ -72,7 +72,7 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
                     "stored_as": if e.is_delta { "delta" } else { "direct" },
                     "last_modified": e.last_modified.map(dg_core::timestamp::iso8601),
                 });
-                out!("{record}");
+                json_out!("{record}");
                 continue;
             }
             out!(
@@ -98,7 +98,7 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
             "stored_size": stored,
             "references_included": true,
         });
-        out!("{record}");
+        json_out!("{record}");
     } else if args.summarize {
         out!();
         out!("Total Objects: {files}");

@@ -16,7 +16,7 @@ use crate::exit::usage;
 use crate::filters::Filters;
 use crate::format::human_size;
 use crate::transfer::{Job, Plan};
-use crate::tree::{dir_prefix, local_files, remote_files};
+use crate::tree::{dir_prefix, local_files, remote_files, Links};
 use crate::url::Target;
 
 /// A source file: its path below the source, its size, and the job that copies it.
@@ -44,6 +44,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
         }
     }
     let shown_destination = format!("s3://{bucket}/{prefix}");
+    let problems;
     let candidates = match &source {
         Target::S3 {
             bucket: src_bucket,
@@ -58,8 +59,9 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
                 );
             }
             // original sizes: a source already in dg storage reports its files' sizes
-            remote_files(&ctx.dg, src_bucket, &src_prefix, true, &filters)
-                .await?
+            let scan = remote_files(&ctx.dg, src_bucket, &src_prefix, true, &filters).await?;
+            problems = scan.problems;
+            scan.files
                 .into_iter()
                 .map(|f| Candidate {
                     job: Job::Copy {
@@ -76,7 +78,9 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
             if !dir.is_dir() {
                 usage!("{} is not a directory", dir.display());
             }
-            local_files(dir, &filters)?
+            let scan = local_files(dir, &filters, Links::Follow)?;
+            problems = scan.problems;
+            scan.files
                 .into_iter()
                 .map(|f| Candidate {
                     job: Job::Upload {
@@ -95,6 +99,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
     let there: HashMap<String, u64> =
         remote_files(&ctx.dg, &bucket, &prefix, true, &Filters::default())
             .await?
+            .files
             .into_iter()
             .map(|f| (f.relative, f.size))
             .collect();
@@ -127,6 +132,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
         confirm()?;
     }
     let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), skipped);
+    run.problems(&problems, "copy");
     run.run(plan).await;
     run.finish("migrate")
 }

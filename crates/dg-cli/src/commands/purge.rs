@@ -145,7 +145,7 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
                 if ctx.json {
                     let record = json!({"action": "delete", "target": target, "kind": kind.name(),
                                         "why": why, "size": object.size, "dryrun": dryrun, "ok": true});
-                    out!("{record}");
+                    json_out!("{record}");
                 } else if !ctx.quiet {
                     let dry = if dryrun { "(dryrun) " } else { "" };
                     out!("{dry}delete: {target}  ({}: {why})", kind.name());
@@ -154,11 +154,11 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
             Fate::Kept => kept += 1,
             Fate::Failed(e) => {
                 failed += 1;
-                eprintln!("dg: failed: purge {target}: {e}");
+                err!("dg: failed: purge {target}: {e}");
                 if ctx.json {
                     let record =
                         json!({"action": "delete", "target": target, "ok": false, "error": e});
-                    out!("{record}");
+                    json_out!("{record}");
                 }
             }
         }
@@ -167,7 +167,7 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         let summary = json!({"action": "summary", "command": "purge", "bucket": bucket,
                              "dryrun": dryrun, "older_than_secs": grace.as_secs(), "deleted": deleted, "kept": kept,
                              "failed": failed, "bytes_freed": freed});
-        out!("{summary}");
+        json_out!("{summary}");
     } else if !ctx.quiet {
         let verb = if dryrun { "would delete" } else { "deleted" };
         out!(

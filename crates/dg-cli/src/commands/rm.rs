@@ -2,7 +2,7 @@
 //! every file under a prefix.
 
 use anyhow::Result;
-use dg_ports::{Error, Location};
+use dg_ports::{Error, Location, ObjectStorageExt};
 
 use crate::args::RmArgs;
 use crate::commands::bulk::{self, Bulk};
@@ -21,10 +21,11 @@ pub async fn run(ctx: &Context, args: &RmArgs) -> Result<()> {
     if !args.filters.ordered.is_empty() {
         usage!("--exclude/--include need -r/--recursive");
     }
-    if key.is_empty() || key.ends_with('/') {
+    let location = Location::new(bucket, key);
+    let exact_object = || async { ctx.dg.storage().head_opt(&location).await };
+    if key.is_empty() || (key.ends_with('/') && exact_object().await?.is_none()) {
         usage!("s3://{bucket}/{key} is a prefix; name a file to delete, or use `dg rm -r`");
     }
-    let location = Location::new(bucket, key);
     let job = Job::Delete {
         target: location.clone(),
     };
@@ -44,6 +45,7 @@ async fn recursive(ctx: &Context, args: &RmArgs, bucket: &str, key: &str) -> Res
     let prefix = dir_prefix(key);
     let jobs = remote_files(&ctx.dg, bucket, &prefix, false, &filters)
         .await?
+        .files
         .into_iter()
         .map(|f| Job::Delete {
             target: Location::new(bucket, f.stored_key),
@@ -65,8 +67,8 @@ async fn recursive(ctx: &Context, args: &RmArgs, bucket: &str, key: &str) -> Res
             let job = Job::Delete {
                 target: reference.location.clone(),
             };
-            match ctx.dg.delete(&reference.location, false).await {
-                Ok(outcome) => run.reporter.done(&job, Ok(Done::Deleted(outcome))),
+            match ctx.dg.delete_stored(&reference.location, false).await {
+                Ok(_) => run.reporter.reference_removed(&reference.location),
                 Err(Error::Precondition { .. } | Error::NotFound { .. }) => {}
                 Err(e) => run.reporter.done(&job, Err(e.into())),
             }

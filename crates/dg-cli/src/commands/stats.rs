@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, args: &StatsArgs) -> Result<()> {
 
 fn show(ctx: &Context, stats: &Value) {
     if ctx.json {
-        out!("{stats}");
+        json_out!("{stats}");
         return;
     }
     let n = |k: &str| stats[k].as_u64().unwrap_or(0);

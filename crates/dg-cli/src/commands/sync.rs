@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
+use dg_adapters::DestinationDir;
 use dg_ports::Location;
 
 use crate::args::SyncArgs;
@@ -13,7 +14,7 @@ use crate::commands::cp::put_request;
 use crate::context::Context;
 use crate::exit::usage;
 use crate::transfer::{Job, Plan};
-use crate::tree::{dir_prefix, local_files, local_path, remote_files};
+use crate::tree::{dir_prefix, local_files, local_relative, remote_files, Links, Problem};
 use crate::url::Target;
 
 /// What is known about a file on one side.
@@ -57,8 +58,12 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
             }
             let prefix = dir_prefix(&key);
             // original sizes: a delta's stored size says nothing about its file
-            let remote = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
-            let local = local_files(&dir, &filters)?;
+            // objects whose metadata cannot be read count as missing: the upload replaces them
+            let remote = remote_files(&ctx.dg, &bucket, &prefix, true, &filters)
+                .await?
+                .files;
+            let scan = local_files(&dir, &filters, Links::Follow)?;
+            let local = scan.files;
             let there: HashMap<&str, Seen> = remote
                 .iter()
                 .map(|r| {
@@ -104,6 +109,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
             let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
             let plans = [Plan::uploads(uploads, policy), Plan::deletes(deletes)];
             let mut run = Bulk::new(ctx, put, args.dryrun, &plans, skipped);
+            run.problems(&scan.problems, "upload");
             // Copies first: a deltaspace keeps its reference while the new deltas need it.
             for plan in plans {
                 run.run(plan).await;
@@ -115,14 +121,15 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                 usage!("{} is not a directory", dir.display());
             }
             let prefix = dir_prefix(&key);
-            let remote = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
-            let local = if dir.is_dir() {
-                local_files(&dir, &filters)?
-            } else {
-                Vec::new()
-            };
+            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
+            let mut problems = scan.problems;
+            let remote = scan.files;
+            let root = DestinationDir::open(&dir)?;
+            // links in the destination are listed, never entered (they are replaced or deleted)
+            let local = local_files(&dir, &filters, Links::Keep)?.files;
             let here: HashMap<&str, Seen> = local
                 .iter()
+                .filter(|f| !f.link)
                 .map(|f| {
                     let seen = Seen {
                         size: f.size,
@@ -131,7 +138,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                     (f.relative.as_str(), seen)
                 })
                 .collect();
-            let (mut downloads, mut refused) = (Vec::new(), Vec::new());
+            let mut downloads = Vec::new();
             let mut skipped = 0;
             for r in &remote {
                 let seen = Seen {
@@ -142,19 +149,17 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                     skipped += 1;
                     continue;
                 }
-                let source = Location::new(&bucket, r.key.clone());
-                match local_path(&dir, &r.relative) {
-                    Some(destination) => downloads.push(Job::Download {
-                        source,
-                        destination,
+                match local_relative(&r.relative) {
+                    Ok(relative) => downloads.push(Job::Download {
+                        source: Location::new(&bucket, r.key.clone()),
+                        root: root.clone(),
+                        relative: relative.to_string(),
                         size: r.size,
                         modified: r.modified,
                     }),
-                    None => refused.push(Job::Download {
-                        source,
-                        destination: dir.clone(),
-                        size: r.size,
-                        modified: None,
+                    Err(reason) => problems.push(Problem {
+                        what: format!("s3://{bucket}/{}", r.key),
+                        reason,
                     }),
                 }
             }
@@ -165,16 +170,15 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                     .iter()
                     .filter(|f| !there.contains(f.relative.as_str()))
                     .map(|f| Job::DeleteLocal {
-                        path: f.path.clone(),
+                        root: root.clone(),
+                        relative: f.relative.clone(),
                         size: f.size,
                     })
                     .collect();
             }
             let plans = [Plan::parallel(downloads), Plan::parallel(deletes)];
             let mut run = Bulk::new(ctx, put, args.dryrun, &plans, skipped);
-            for job in &refused {
-                run.refuse(job, "its key would leave the destination directory");
-            }
+            run.problems(&problems, "download");
             for plan in plans {
                 run.run(plan).await;
             }

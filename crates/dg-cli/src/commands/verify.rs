@@ -16,7 +16,7 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
         .verify_with(bucket, prefix, ctx.jobs, &|checked| {
             let location = checked.location.to_string();
             match &checked.result {
-                Ok(served) if json => out!(
+                Ok(served) if json => json_out!(
                     "{}",
                     json!({"action": "verify", "object": location, "ok": true,
                            "stored_as": format!("{served:?}").to_lowercase()})
@@ -24,10 +24,10 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
                 Ok(served) if !quiet => out!("ok      {location} ({served:?})"),
                 Ok(_) => {}
                 Err(e) => {
-                    eprintln!("FAILED  {location}: {e}");
+                    err!("FAILED  {location}: {e}");
                     if json {
                         let error = e.to_string();
-                        out!(
+                        json_out!(
                             "{}",
                             json!({"action": "verify", "object": location, "ok": false, "error": error})
                         );
@@ -40,18 +40,18 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let (orphans, temps) = (&report.orphan_references, &report.temp_files);
     if json {
         for orphan in orphans {
-            out!(
+            json_out!(
                 "{}",
                 json!({"action": "orphan", "object": orphan.to_string()})
             );
         }
         for temp in temps {
-            out!("{}", json!({"action": "temp", "object": temp.to_string()}));
+            json_out!("{}", json!({"action": "temp", "object": temp.to_string()}));
         }
         let summary = json!({"action": "summary", "command": "verify",
                              "checked": report.passed + failed, "ok": report.passed, "failed": failed,
                              "orphan_references": orphans.len(), "temp_files": temps.len()});
-        out!("{summary}");
+        json_out!("{summary}");
     } else if !quiet {
         for orphan in orphans {
             out!("orphan  {orphan} (no delta uses this reference)");

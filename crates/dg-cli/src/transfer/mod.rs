@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context as _, Result};
-use dg_adapters::{DestinationFile, FileBlob};
+use dg_adapters::{DestinationDir, FileBlob};
 use dg_core::{DeleteOutcome, DeltaGlider, GetOutcome, PutOutcome, PutRequest};
 use dg_ports::{BlobRef, Location, StagedBlob, Staging};
 use tokio::task::JoinSet;
-use tracing::warn;
 
 pub use plan::Plan;
 pub use progress::Progress;
@@ -31,10 +30,12 @@ pub enum Job {
         destination: Location,
         size: u64,
     },
-    /// A stored file to a local path, which then gets the object's modification time.
+    /// A stored file to `relative` below a local directory, with the object's modification
+    /// time.
     Download {
         source: Location,
-        destination: PathBuf,
+        root: Arc<DestinationDir>,
+        relative: String,
         size: u64,
         modified: Option<SystemTime>,
     },
@@ -46,8 +47,12 @@ pub enum Job {
     },
     /// A stored object (and its reference, when no delta needs it any more).
     Delete { target: Location },
-    /// A local file.
-    DeleteLocal { path: PathBuf, size: u64 },
+    /// A local file (or link) below a directory.
+    DeleteLocal {
+        root: Arc<DestinationDir>,
+        relative: String,
+        size: u64,
+    },
 }
 
 impl Job {
@@ -67,7 +72,7 @@ impl Job {
             Job::Upload { source, .. } => source.display().to_string(),
             Job::Download { source, .. } | Job::Copy { source, .. } => source.to_string(),
             Job::Delete { target } => target.to_string(),
-            Job::DeleteLocal { path, .. } => path.display().to_string(),
+            Job::DeleteLocal { root, relative, .. } => root.display(relative).display().to_string(),
         }
     }
 
@@ -77,7 +82,9 @@ impl Job {
             Job::Upload { destination, .. } | Job::Copy { destination, .. } => {
                 Some(destination.to_string())
             }
-            Job::Download { destination, .. } => Some(destination.display().to_string()),
+            Job::Download { root, relative, .. } => {
+                Some(root.display(relative).display().to_string())
+            }
             Job::Delete { .. } | Job::DeleteLocal { .. } => None,
         }
     }
@@ -135,18 +142,13 @@ impl Runner {
             }
             Job::Download {
                 source,
-                destination,
+                root,
+                relative,
                 modified,
                 ..
-            } => {
-                let got = self.download(source, destination).await?;
-                if let Some(t) = modified {
-                    if let Err(e) = set_modified(destination, *t) {
-                        warn!(path = %destination.display(), "could not set the modification time: {e:#}");
-                    }
-                }
-                Ok(Done::Downloaded(got))
-            }
+            } => Ok(Done::Downloaded(
+                self.download(source, root, relative, *modified).await?,
+            )),
             Job::Copy {
                 source,
                 destination,
@@ -156,11 +158,14 @@ impl Runner {
                 let got = self.dg.get(source, self.staging.create()?).await?;
                 Ok(Done::Uploaded(self.upload(got.blob, destination).await?))
             }
-            Job::Delete { target } => Ok(Done::Deleted(self.dg.delete(target, false).await?)),
-            Job::DeleteLocal { path, .. } => {
-                tokio::fs::remove_file(path)
+            Job::Delete { target } => {
+                Ok(Done::Deleted(self.dg.delete_stored(target, false).await?))
+            }
+            Job::DeleteLocal { root, relative, .. } => {
+                let (root, relative) = (root.clone(), relative.clone());
+                tokio::task::spawn_blocking(move || root.remove(&relative))
                     .await
-                    .with_context(|| format!("deleting {}", path.display()))?;
+                    .context("a delete stopped")??;
                 Ok(Done::DeletedLocal)
             }
         }
@@ -171,16 +176,17 @@ impl Runner {
         Ok(self.dg.put(blob, destination, &self.put).await?)
     }
 
-    /// Rebuilds `source` into the file `destination` (parents created), renamed into place only
-    /// after its SHA-256 matched.
-    pub async fn download(&self, source: &Location, destination: &Path) -> Result<GetOutcome> {
-        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
+    /// Rebuilds `source` into the file `relative` below `root` (directories created, never
+    /// through a link), renamed into place only after its SHA-256 matched.
+    pub async fn download(
+        &self,
+        source: &Location,
+        root: &Arc<DestinationDir>,
+        relative: &str,
+        modified: Option<SystemTime>,
+    ) -> Result<GetOutcome> {
         let out = Counted {
-            inner: Box::new(DestinationFile::create(destination)?),
+            inner: Box::new(root.create(relative, modified)?),
             progress: self.progress.clone(),
         };
         Ok(self.dg.get(source, Box::new(out)).await?)
@@ -233,11 +239,6 @@ impl Runner {
     }
 }
 
-fn set_modified(path: &Path, time: SystemTime) -> Result<()> {
-    std::fs::File::open(path)?.set_modified(time)?;
-    Ok(())
-}
-
 /// A download's output that moves the progress bar as bytes arrive.
 struct Counted {
     inner: Box<dyn StagedBlob>,
@@ -263,5 +264,9 @@ impl StagedBlob for Counted {
 
     fn path(&self) -> Option<&Path> {
         self.inner.path()
+    }
+
+    fn reserve(&mut self, len: u64, what: &str) -> dg_ports::Result<()> {
+        self.inner.reserve(len, what)
     }
 }

@@ -71,7 +71,8 @@ impl Progress {
 
     /// Shows what is being worked on (single transfers).
     pub fn set_message(&self, message: String) {
-        self.bar.set_message(message);
+        self.bar
+            .set_message(crate::output::escaped(&message).into_owned());
     }
 
     /// Runs `f` (which prints) with the bar out of the way.

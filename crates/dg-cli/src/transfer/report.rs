@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use dg_adapters::storage::RetryCounter;
+use dg_core::keys::{is_reference_key, user_key};
 use dg_core::{PutOutcome, Served, Stored};
 use serde_json::{json, Value};
 
@@ -114,7 +115,7 @@ impl Reporter {
                 self.tally.failed += 1;
                 let message = format!("{e:#}");
                 self.progress
-                    .suspend(|| eprintln!("dg: failed: {}: {message}", job.describe()));
+                    .suspend(|| err!("dg: failed: {}: {message}", job.describe()));
                 if self.json {
                     let mut record = base(job);
                     record["ok"] = json!(false);
@@ -125,6 +126,27 @@ impl Reporter {
         }
         let finished = self.tally.transferred + self.tally.deleted + self.tally.failed;
         self.progress.files_done(finished);
+    }
+
+    /// Prints a reference deleted because no file needs it any more (not counted as a file).
+    pub fn reference_removed(&mut self, location: &dg_ports::Location) {
+        if self.json {
+            self.emit(&json!({"action": "delete", "target": location.to_string(), "kind": "reference", "ok": true}));
+        } else if !self.quiet {
+            let line = format!("delete: {location}  (a reference no file needs any more)");
+            self.progress.suspend(|| out!("{line}"));
+        }
+    }
+
+    /// Records a file that failed before it became a job (`action` `upload`, `download`,
+    /// `delete`), named on stderr with the reason.
+    pub fn failed_item(&mut self, action: &'static str, what: &str, reason: &str) {
+        self.tally.failed += 1;
+        self.progress
+            .suspend(|| err!("dg: failed: {action} {what}: {reason}"));
+        if self.json {
+            self.emit(&json!({"action": action, "source": what, "ok": false, "error": reason}));
+        }
     }
 
     fn count(&mut self, job: &Job, done: &Done) {
@@ -155,7 +177,8 @@ impl Reporter {
             self.emit(&r);
         } else if !self.quiet {
             let text = text(job, done);
-            self.progress.suspend(|| print!("{text}"));
+            self.progress
+                .suspend(|| print!("{}", crate::output::escaped_lines(&text)));
         }
     }
 
@@ -179,7 +202,8 @@ impl Reporter {
     }
 
     fn emit(&self, value: &Value) {
-        self.progress.suspend(|| out!("{value}"));
+        self.progress
+            .suspend(|| crate::output::exact(format_args!("{value}")));
     }
 
     /// Removes the progress bar, prints the summary of `command`, and fails when any file did.
@@ -350,7 +374,23 @@ fn text(job: &Job, done: &Done) -> String {
             };
             format!("download: {}  ({how})\n", shown(job))
         }
-        Done::Deleted(o) => o.removed.iter().map(|l| format!("delete: {l}\n")).collect(),
+        Done::Deleted(o) => {
+            let file = match o.removed.first() {
+                Some(l) if !is_reference_key(&l.key) => {
+                    l.with_key(user_key(&l.key).to_string()).to_string()
+                }
+                Some(l) => l.to_string(),
+                None => job.source(),
+            };
+            let mut s = format!("delete: {file}");
+            if let Some(reference) = o.removed.iter().skip(1).find(|l| is_reference_key(&l.key)) {
+                s.push_str(&format!(
+                    "  (and {reference}: the deltaspace's last delta is gone)"
+                ));
+            }
+            s.push('\n');
+            s
+        }
         Done::DeletedLocal => format!("delete: {}\n", job.source()),
     }
 }

@@ -1,0 +1,197 @@
+//! How the local store names files for keys: every key S3 allows maps to a path below the
+//! bucket's directory and back, and ordinary keys map to themselves.
+//!
+//! A key is split at `/` into segments. A segment is used as the file name as it is when it can
+//! be one: not empty, not `.` or `..`, no NUL, at most 255 bytes, and not starting with `%%`.
+//! Any other segment is written as `%%=` followed by the segment with `%` and NUL
+//! percent-encoded (`%25`, `%00`): `a//b` is stored as `a/%%=/b`, `..` as `%%=..`. A segment
+//! whose name would still exceed 255 bytes continues through directories named `%%+<piece>`,
+//! the last piece named `%%=<piece>`: a 1,000-byte segment is four nested names. No literal
+//! name starts with `%%`, so every path decodes to exactly one key.
+
+use std::path::PathBuf;
+
+/// Longest file name Linux file systems take.
+const NAME_MAX: usize = 255;
+/// Longest piece of an encoded segment in one name (leaves room for the 3-byte marker).
+const PIECE: usize = 250;
+/// Marks a name that ends a segment in encoded form.
+pub(crate) const END: &str = "%%=";
+/// Marks a name that holds the start of a segment continued in the directory below.
+pub(crate) const MORE: &str = "%%+";
+
+/// The path (relative to the bucket's directory) of the object at `key`.
+pub(crate) fn key_path(key: &str) -> PathBuf {
+    let mut path = PathBuf::new();
+    for segment in key.split('/') {
+        for name in segment_names(segment) {
+            path.push(name);
+        }
+    }
+    path
+}
+
+/// The file names, outermost first, that hold one key segment.
+pub(crate) fn segment_names(segment: &str) -> Vec<String> {
+    let literal = !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && !segment.contains('\0')
+        && !segment.starts_with("%%")
+        && segment.len() <= NAME_MAX;
+    if literal {
+        return vec![segment.to_string()];
+    }
+    let encoded = percent(segment);
+    if END.len() + encoded.len() <= NAME_MAX {
+        return vec![format!("{END}{encoded}")];
+    }
+    let pieces = split_pieces(&encoded);
+    let last = pieces.len().saturating_sub(1);
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}{p}", if i == last { END } else { MORE }))
+        .collect()
+}
+
+/// What one file name contributes to a key, read back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Name {
+    /// A whole segment, or the end of one.
+    Segment(String),
+    /// The start of a segment continued below (a directory).
+    More(String),
+}
+
+/// Reads a file name written by [`segment_names`]; `None` for names this store never writes
+/// (a malformed escape).
+pub(crate) fn read_name(name: &str) -> Option<Name> {
+    if let Some(rest) = name.strip_prefix(END) {
+        return unpercent(rest).map(Name::Segment);
+    }
+    if let Some(rest) = name.strip_prefix(MORE) {
+        return unpercent(rest).map(Name::More);
+    }
+    if name.starts_with("%%") {
+        return None;
+    }
+    Some(Name::Segment(name.to_string()))
+}
+
+fn percent(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len() + 8);
+    for c in segment.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\0' => out.push_str("%00"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unpercent(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('%') {
+        out.push_str(rest.get(..i)?);
+        let code = rest.get(i + 1..i + 3)?;
+        match code {
+            "25" => out.push('%'),
+            "00" => out.push('\0'),
+            _ => return None,
+        }
+        rest = rest.get(i + 3..)?;
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Splits an encoded segment into pieces of at most [`PIECE`] bytes, never inside a character
+/// or a `%XX` escape.
+fn split_pieces(encoded: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = encoded;
+    while rest.len() > PIECE {
+        let mut cut = PIECE;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // an escape is 3 bytes: back off if one starts in the last two
+        if let Some(p) = rest
+            .get(cut.saturating_sub(2)..cut)
+            .and_then(|t| t.rfind('%'))
+        {
+            cut = cut - 2 + p;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads a key back from the names of its path, as the store's listing does.
+    fn read_back(path: &std::path::Path) -> Option<String> {
+        let mut key = String::new();
+        let mut continuing = false;
+        let names: Vec<_> = path.iter().map(|n| n.to_str().unwrap()).collect();
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 && !continuing {
+                key.push('/');
+            }
+            match read_name(name)? {
+                Name::Segment(s) => {
+                    key.push_str(&s);
+                    continuing = false;
+                }
+                Name::More(s) => {
+                    key.push_str(&s);
+                    continuing = true;
+                }
+            }
+        }
+        (!continuing).then_some(key)
+    }
+
+    #[test]
+    fn ordinary_keys_are_their_own_paths() {
+        assert_eq!(key_path("a/b/c.zip"), PathBuf::from("a/b/c.zip"));
+        assert_eq!(key_path("x 100%.txt"), PathBuf::from("x 100%.txt"));
+        assert_eq!(key_path("a//b"), PathBuf::from("a/%%=/b"));
+        assert_eq!(key_path("/lead"), PathBuf::from("%%=/lead"));
+        assert_eq!(key_path("p/../x"), PathBuf::from("p/%%=../x"));
+        assert_eq!(key_path("p/./x"), PathBuf::from("p/%%=./x"));
+        assert_eq!(key_path("dir/"), PathBuf::from("dir/%%="));
+        assert_eq!(key_path("%%x"), PathBuf::from("%%=%25%25x"));
+        assert_eq!(read_name("%%=%2"), None);
+        assert_eq!(read_name("%%odd"), None);
+    }
+
+    #[test]
+    fn long_segments_nest() {
+        let long = "é".repeat(600); // 1,200 bytes
+        let path = key_path(&format!("p/{long}.delta"));
+        assert!(path.iter().all(|n| n.len() <= NAME_MAX));
+        assert!(path.iter().count() > 3);
+        assert_eq!(read_back(&path).unwrap(), format!("p/{long}.delta"));
+    }
+
+    proptest! {
+        #[test]
+        fn every_key_round_trips(key in "(\\PC|[\\x00-\\x1f%/.]){0,300}") {
+            let path = key_path(&key);
+            prop_assert!(path.iter().all(|n| n.len() <= NAME_MAX && !n.is_empty()));
+            prop_assert!(path.iter().all(|n| n != "." && n != ".."));
+            prop_assert_eq!(read_back(&path), Some(key));
+        }
+    }
+}
