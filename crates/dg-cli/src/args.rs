@@ -6,7 +6,9 @@ use crate::filters::Rule;
 
 /// dg stores versions of similar files (release archives, dumps, checkpoints) in S3 as one
 /// reference plus small binary deltas, rebuilds them on download, and checks SHA-256 on every
-/// write and read. Buckets stay readable by Python DeltaGlider.
+/// write and read. Deltaspaces in the compat format (`--format compat`, or a bucket set to it)
+/// stay readable by Python DeltaGlider 6.2.0; the default native format is smaller, and only dg
+/// reads it (Python reports such files as a "Reference SHA mismatch").
 #[derive(Debug, Parser)]
 #[command(
     name = "dg",
@@ -128,7 +130,8 @@ pub struct Global {
         long,
         global = true,
         display_order = 100,
-        value_name = "N"
+        value_name = "N",
+        value_parser = parse_jobs
     )]
     pub jobs: Option<usize>,
 
@@ -652,6 +655,15 @@ pub enum RsyncCommand {
         delta: std::path::PathBuf,
         out: std::path::PathBuf,
     },
+}
+
+/// `-j N`: at least one.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]

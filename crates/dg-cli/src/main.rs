@@ -80,6 +80,9 @@ fn hint(e: &anyhow::Error) -> String {
             let name = what.trim_start_matches("bucket ");
             format!(" (create it with `dg mb s3://{name}`)")
         }
+        Some(dg_ports::Error::NotFound { what }) if what.starts_with("local store ") => {
+            " (the directory does not exist: check --endpoint-url, or create the store with its first bucket: `dg mb s3://NAME`)".to_string()
+        }
         _ => String::new(),
     }
 }

@@ -122,6 +122,14 @@ impl DeltaGlider {
         request: &PutRequest,
     ) -> Result<PutOutcome> {
         validate_user_location(dest)?;
+        if let Some(engine) = request.engine.as_deref() {
+            if self.engines().by_name(engine).is_none() {
+                return Err(Error::InvalidInput(format!(
+                    "unknown engine `{engine}`; available: {}",
+                    self.engines().names().join(", ")
+                )));
+            }
+        }
         let name = file_name(&dest.key).to_string();
         let hashed = source.clone();
         let what = dest.to_string();

@@ -113,10 +113,7 @@ impl LocalStorage {
             return Ok(());
         }
         Err(Error::NotFound {
-            what: format!(
-                "the local store {} (create the directory, or make a bucket there with `dg mb`)",
-                self.root.display()
-            ),
+            what: format!("local store {}", self.root.display()),
         })
     }
 

@@ -455,4 +455,3 @@ mod tests {
         assert!(!space.exact());
     }
 }
-

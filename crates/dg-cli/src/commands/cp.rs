@@ -25,7 +25,19 @@ pub fn put_request(args: &PutArgs) -> Result<PutRequest> {
 /// The delta options of the flags (`--max-ratio` checked), for uploads or their estimate.
 pub fn delta_request(args: &DeltaArgs, no_delta: bool) -> Result<PutRequest> {
     if !(args.max_ratio > 0.0 && args.max_ratio <= 1.0) {
-        usage!("--max-ratio must be in (0, 1], got {}", args.max_ratio);
+        usage!(
+            "--max-ratio (or DG_MAX_RATIO) must be in (0, 1], got {}",
+            args.max_ratio
+        );
+    }
+    if let Some(engine) = args.engine.as_deref() {
+        let names = dg::engines().names();
+        if !names.contains(&engine) {
+            usage!(
+                "--engine (or DG_ENGINE) `{engine}` is not an engine; choose one of {}",
+                names.join(", ")
+            );
+        }
     }
     Ok(PutRequest {
         no_delta,

@@ -119,16 +119,7 @@ impl S3Storage {
     }
 
     fn bucket_url(&self, name: &str) -> String {
-        match (&self.config.endpoint, self.config.path_style) {
-            (Some(_), true) | (None, true) => format!("{}/{name}", self.config.base_url()),
-            _ => {
-                let base = self.config.base_url();
-                match base.split_once("://") {
-                    Some((scheme, host)) => format!("{scheme}://{name}.{host}"),
-                    None => format!("{base}/{name}"),
-                }
-            }
-        }
+        self.config.bucket_endpoint(name)
     }
 }
 

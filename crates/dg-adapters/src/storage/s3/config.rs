@@ -85,9 +85,15 @@ impl S3Config {
             })
             .with_client_options(ClientOptions::new().with_timeout(self.timeout));
         if let Some(endpoint) = &self.endpoint {
+            // Virtual-hosted: object_store takes the endpoint as the bucket's own.
+            let endpoint = if self.path_style {
+                endpoint.trim_end_matches('/').to_string()
+            } else {
+                self.bucket_endpoint(bucket)
+            };
             b = b
-                .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_allow_http(endpoint.starts_with("http://"));
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_endpoint(endpoint);
         }
         if let Some(c) = &self.credentials {
             b = b
@@ -98,6 +104,20 @@ impl S3Config {
             }
         }
         b
+    }
+
+    /// The URL of one bucket, no trailing `/`: `https://endpoint/bucket` path-style,
+    /// `https://bucket.endpoint` virtual-hosted. Every request about the bucket's objects goes
+    /// there, whoever sends it.
+    pub(super) fn bucket_endpoint(&self, bucket: &str) -> String {
+        let base = self.base_url();
+        if self.path_style {
+            return format!("{base}/{bucket}");
+        }
+        match base.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{bucket}.{host}"),
+            None => format!("{base}/{bucket}"),
+        }
     }
 
     /// The service's base URL (no bucket).

@@ -9,14 +9,23 @@ AWS_SECRET_ACCESS_KEY, name a --profile from ~/.aws, or pass --no-sign-request (
 directory store, pass --endpoint-url file:///path)";
 
 /// A 403 without a more precise code.
-const ACCESS_DENIED: &str = "access denied: the credentials were refused or lack permission for \
+pub(super) const ACCESS_DENIED: &str =
+    "access denied: the credentials were refused or lack permission for \
 this bucket or key (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, the bucket policy)";
+
+/// Credentials the store does not know, or a signature it cannot check.
+pub(super) const REFUSED_CREDENTIALS: &str =
+    "the credentials were refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile";
+
+/// No answer from the endpoint at all.
+pub(super) const UNREACHABLE: &str =
+    "the endpoint cannot be reached: check --endpoint-url and the network";
 
 fn status_hint(text: &str, status: Option<u16>) -> Option<&'static str> {
     if text.contains("NoSuchBucket") {
         Some("the bucket does not exist")
     } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
-        Some("the credentials were refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile")
+        Some(REFUSED_CREDENTIALS)
     } else if text.contains("AccessDenied") || status == Some(403) {
         // HEAD answers carry no error code: a bad key and a missing permission look alike
         Some(ACCESS_DENIED)
@@ -24,7 +33,7 @@ fn status_hint(text: &str, status: Option<u16>) -> Option<&'static str> {
         || text.contains("dns error")
         || text.contains("Connection refused")
     {
-        Some("the endpoint cannot be reached: check --endpoint-url and the network")
+        Some(UNREACHABLE)
     } else {
         None
     }
@@ -49,7 +58,7 @@ pub(super) fn transient_transport(kind: HttpErrorKind) -> bool {
 
 /// S3 error codes that mean "try again", wherever they appear (S3 may even send them in the
 /// body of a `200 OK` to a copy or a multipart completion).
-const TRANSIENT_CODES: [&str; 4] = [
+pub(super) const TRANSIENT_CODES: [&str; 4] = [
     "SlowDown",
     "InternalError",
     "RequestTimeout",

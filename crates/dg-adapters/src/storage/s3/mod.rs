@@ -1,8 +1,17 @@
-//! S3 and S3-compatible stores (AWS, MinIO, R2, Hetzner, B2, Ceph…) on `object_store`'s AWS
-//! backend, with user metadata, create-if-absent writes, multipart uploads and streamed reads.
+//! S3 and S3-compatible stores (AWS, MinIO, R2, Hetzner, B2, Ceph…): any key S3 allows, with
+//! user metadata, create-if-absent writes, multipart uploads and streamed reads.
 //!
-//! - Metadata travels as `x-amz-meta-*` headers; it is read with a `GET` in head mode, because
-//!   a plain `HEAD` through `object_store` drops it.
+//! - Which way a request goes: a key that `object_store`'s `Path::parse` gives back unchanged
+//!   (the usual `dir/file.zip`) goes through `object_store`'s AWS backend. Every other key —
+//!   empty segments (`a//b`), `.`/`..` segments, ASCII control characters, and a leading or
+//!   trailing `/` (which `Path::parse` would silently strip, addressing another object) — is
+//!   never handed to `object_store`: [`objects`] sends its head, get, put (single and
+//!   multipart), delete and copy as signed requests of our own, through [`raw`], path encoded
+//!   byte for byte. A copy goes our way when either key does. An empty key is refused.
+//! - Every listing is `ListObjectsV2` of our own ([`list`]), keys URL-encoded by the store, so
+//!   no key, however odd, breaks or renames a listing.
+//! - Metadata travels as `x-amz-meta-*` headers; through `object_store` it is read with a `GET`
+//!   in head mode, because a plain `HEAD` there drops it.
 //! - [`PutMode::Create`] sends `If-None-Match: *`: of racing writers exactly one wins on stores
 //!   that honour it (AWS since 2024, MinIO, R2, Ceph, moto). Where a store ignores the header,
 //!   the loser's reference silently replaces the winner's; dg then detects the mismatch
@@ -16,13 +25,18 @@
 //!   `aws-sigv4` and sent with `reqwest`: see [`buckets`].
 //! - Retries: `object_store`'s own are off. Transient failures (5xx but 501, 408, 429,
 //!   `SlowDown`/`InternalError` codes, connection errors, timeouts, cut-off bodies) come out
-//!   as retryable errors for a [`RetryingStorage`](super::RetryingStorage) around this store
-//!   to repeat; only the parts of a multipart upload are repeated here, each on its own, on
-//!   the schedule of [`S3Storage::backoff`], so one failed part does not resend the others.
+//!   as retryable errors, whichever way the request went, for a
+//!   [`RetryingStorage`](super::RetryingStorage) around this store to repeat; only the parts
+//!   of a multipart upload are repeated here, each on its own, on the schedule of
+//!   [`S3Storage::backoff`], so one failed part does not resend the others.
 
 mod buckets;
 mod config;
 mod errors;
+mod list;
+mod objects;
+mod raw;
+mod xml;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -37,7 +51,6 @@ use dg_ports::{
 };
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3;
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
 use object_store::retry::{RetryContext, RetryFailure};
 use object_store::{
@@ -56,6 +69,8 @@ pub struct S3Storage {
     config: S3Config,
     clients: Mutex<HashMap<String, Arc<AmazonS3>>>,
     http: reqwest::Client,
+    /// For the paths `reqwest` would rewrite (`.`/`..` segments); built when first needed.
+    hyper: tokio::sync::OnceCell<raw::Hyper>,
     backoff: Backoff,
 }
 
@@ -120,12 +135,17 @@ fn get_result(location: &Location, got: object_store::GetResult) -> GetResult {
     GetResult { info, body }
 }
 
-fn path(location: &Location) -> Result<Path> {
-    Path::parse(&location.key).map_err(|_| {
-        Error::InvalidInput(format!(
-            "{location}: S3 keys with empty segments, `.`/`..` segments or a trailing `/` cannot be addressed"
-        ))
-    })
+/// The `object_store` path of `location` when it addresses exactly its key; `None` for keys
+/// only our own requests address exactly. An empty key is refused.
+fn exact_path(location: &Location) -> Result<Option<Path>> {
+    if location.key.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{location}: an S3 object key cannot be empty"
+        )));
+    }
+    Ok(Path::parse(&location.key)
+        .ok()
+        .filter(|p| p.as_ref() == location.key))
 }
 
 fn metadata_of(attributes: &Attributes) -> Metadata {
@@ -164,6 +184,8 @@ impl S3Storage {
     pub fn new(config: S3Config) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
+            // a redirect would carry a signature for another host: S3's 301 is an error
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Backend {
                 backend: "s3",
@@ -177,6 +199,7 @@ impl S3Storage {
             config,
             clients: Mutex::new(HashMap::new()),
             http,
+            hyper: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -213,6 +236,7 @@ impl S3Storage {
     async fn put_small(
         &self,
         location: &Location,
+        path: &Path,
         body: &BlobRef,
         options: PutOptions,
     ) -> Result<()> {
@@ -228,7 +252,7 @@ impl S3Storage {
             ..Default::default()
         };
         client
-            .put_opts(&path(location)?, payload, opts)
+            .put_opts(path, payload, opts)
             .await
             .map(|_| ())
             .map_err(|e| map_error(e, &location.to_string()))
@@ -237,6 +261,7 @@ impl S3Storage {
     async fn put_multipart(
         &self,
         location: &Location,
+        path: &Path,
         body: &BlobRef,
         options: PutOptions,
     ) -> Result<()> {
@@ -251,7 +276,7 @@ impl S3Storage {
             what: what.clone(),
         }));
         let mut upload = client
-            .put_multipart_opts(&path(location)?, opts)
+            .put_multipart_opts(path, opts)
             .await
             .map_err(|e| map_error(e, &what))?;
         let part_size = self.config.part_size.max(5 << 20);
@@ -300,13 +325,16 @@ impl S3Storage {
 #[async_trait]
 impl ObjectStorage for S3Storage {
     async fn head(&self, location: &Location) -> Result<ObjectInfo> {
+        let Some(path) = exact_path(location)? else {
+            return self.raw_head(location).await;
+        };
         let client = self.client(&location.bucket)?;
         let opts = GetOptions {
             head: true,
             ..Default::default()
         };
         let got = client
-            .get_opts(&path(location)?, opts)
+            .get_opts(&path, opts)
             .await
             .map_err(|e| map_error(e, &location.to_string()))?;
         Ok(info(
@@ -317,9 +345,12 @@ impl ObjectStorage for S3Storage {
     }
 
     async fn get(&self, location: &Location) -> Result<GetResult> {
+        let Some(path) = exact_path(location)? else {
+            return self.raw_get(location, 0).await;
+        };
         let client = self.client(&location.bucket)?;
         let got = client
-            .get_opts(&path(location)?, GetOptions::default())
+            .get_opts(&path, GetOptions::default())
             .await
             .map_err(|e| map_error(e, &location.to_string()))?;
         Ok(get_result(location, got))
@@ -329,12 +360,15 @@ impl ObjectStorage for S3Storage {
         if offset == 0 {
             return self.get(location).await;
         }
+        let Some(path) = exact_path(location)? else {
+            return self.raw_get(location, offset).await;
+        };
         let client = self.client(&location.bucket)?;
         let opts = GetOptions {
             range: Some(GetRange::Offset(offset)),
             ..Default::default()
         };
-        let error = match client.get_opts(&path(location)?, opts).await {
+        let error = match client.get_opts(&path, opts).await {
             Ok(got) => return Ok(get_result(location, got)),
             Err(e) => map_error(e, &location.to_string()),
         };
@@ -357,71 +391,46 @@ impl ObjectStorage for S3Storage {
     }
 
     async fn put(&self, location: &Location, body: BlobRef, options: PutOptions) -> Result<()> {
+        let Some(path) = exact_path(location)? else {
+            return self.raw_put(location, &body, options).await;
+        };
         // Create-only writes always go in one request: `If-None-Match` on a single PUT is
         // honoured by every store that honours it at all.
         if body.len() <= self.config.multipart_threshold || options.mode == PutMode::Create {
-            self.put_small(location, &body, options).await
+            self.put_small(location, &path, &body, options).await
         } else {
-            self.put_multipart(location, &body, options).await
+            self.put_multipart(location, &path, &body, options).await
         }
     }
 
     async fn list(&self, request: &ListRequest) -> Result<ListPage> {
-        let client = self.client(&request.bucket)?;
-        let opts = PaginatedListOptions {
-            delimiter: request.delimiter.clone().map(Into::into),
-            max_keys: (request.max_keys > 0).then_some(request.max_keys),
-            page_token: request.start_after.clone(),
-            ..Default::default()
-        };
-        let prefix = (!request.prefix.is_empty()).then_some(request.prefix.as_str());
-        let page = client
-            .list_paginated(prefix, opts)
-            .await
-            .map_err(|e| map_error(e, &format!("bucket {}", request.bucket)))?;
-        let objects = page
-            .result
-            .objects
-            .iter()
-            .map(|m| {
-                info(
-                    Location::new(request.bucket.clone(), m.location.to_string()),
-                    m,
-                    Metadata::new(),
-                )
-            })
-            .collect();
-        let common_prefixes = page
-            .result
-            .common_prefixes
-            .iter()
-            .map(|p| format!("{p}{}", request.delimiter.as_deref().unwrap_or("/")))
-            .collect();
-        Ok(ListPage {
-            objects,
-            common_prefixes,
-            next: page.page_token,
-        })
+        self.list_page(request).await
     }
 
     async fn delete(&self, location: &Location) -> Result<()> {
+        let Some(path) = exact_path(location)? else {
+            return self.raw_delete(location).await;
+        };
         let client = self.client(&location.bucket)?;
-        match client.delete(&path(location)?).await {
+        match client.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(map_error(e, &location.to_string())),
         }
     }
 
     async fn copy(&self, from: &Location, to: &Location) -> Result<()> {
-        if from.bucket == to.bucket {
-            let client = self.client(&from.bucket)?;
-            return client
-                .copy(&path(from)?, &path(to)?)
-                .await
-                .map_err(|e| map_error(e, &from.to_string()));
+        if from.bucket != to.bucket {
+            return Err(Error::Unsupported {
+                what: format!("copying between buckets ({from} to {to})"),
+            });
         }
-        Err(Error::Unsupported {
-            what: format!("copying between buckets ({from} to {to})"),
-        })
+        match (exact_path(from)?, exact_path(to)?) {
+            (Some(source), Some(target)) => self
+                .client(&from.bucket)?
+                .copy(&source, &target)
+                .await
+                .map_err(|e| map_error(e, &from.to_string())),
+            _ => self.raw_copy(from, to).await,
+        }
     }
 }
