@@ -34,6 +34,19 @@ impl Store {
         }
     }
 
+    /// A fresh in-process S3 server on 127.0.0.1 that keeps every key exactly as S3 does
+    /// (objects in memory; plant raw objects with `server().unwrap().put_raw(…)`).
+    pub fn s3_memory() -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime.block_on(S3TestServer::start_in_memory());
+        Store {
+            endpoint: server.endpoint(),
+            server: Some(server),
+            runtime,
+            root: None,
+        }
+    }
+
     /// A fresh in-process S3 server on 127.0.0.1.
     pub fn s3() -> Self {
         let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -93,7 +106,7 @@ impl Store {
 
     /// `dg ARGS` against this store, run in `home`, standard input closed.
     pub fn command(&self, home: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dg"));
+        let mut cmd = Command::new(dg_bin());
         self.configure(&mut cmd, home);
         cmd.args(args).stdin(Stdio::null());
         cmd
@@ -112,6 +125,11 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::local(&dir.path().join("store"));
         Env::with(store, dir, buckets)
+    }
+
+    /// An in-memory S3 server (any key kept exactly) with `buckets` made.
+    pub fn s3_memory(buckets: &[&str]) -> Self {
+        Env::with(Store::s3_memory(), tempfile::tempdir().unwrap(), buckets)
     }
 
     /// An S3 server with `buckets` made.
@@ -170,6 +188,14 @@ impl Env {
         all.push("--json");
         parse_lines(&self.ok(&all))
     }
+}
+
+/// The `dg` binary under test: this build's, or `DG_TEST_BIN` (to run a test against another
+/// build, e.g. to see a regression test fail on an older one).
+pub fn dg_bin() -> PathBuf {
+    std::env::var_os("DG_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dg")))
 }
 
 /// One JSON value per line.

@@ -49,7 +49,7 @@ use dg_ports::{
 use xattr::FileExt;
 
 use super::listing::paginate;
-use super::local_keys::{key_path, read_name, Name};
+use super::local_keys::{key_path, legacy_path, read_name, Name};
 use super::validate_bucket_name;
 
 const TMP_DIR: &str = ".dg-tmp";
@@ -169,6 +169,32 @@ impl LocalStorage {
         Ok(path)
     }
 
+    /// The file holding `location` now: its path, or where an older version of this store put
+    /// it when only that exists.
+    fn existing_path(&self, location: &Location) -> Result<PathBuf> {
+        let path = self.object_path(location)?;
+        if !path.is_file() {
+            if let Some(legacy) = legacy_path(&location.key) {
+                let legacy = self.bucket_dir(&location.bucket)?.join(legacy);
+                if legacy.is_file() {
+                    return Ok(legacy);
+                }
+            }
+        }
+        Ok(path)
+    }
+
+    /// Removes the copy an older version of this store kept of `location`, once it is written
+    /// where it belongs.
+    fn drop_legacy(&self, location: &Location) {
+        if let (Some(legacy), Ok(dir)) = (
+            legacy_path(&location.key),
+            self.bucket_dir(&location.bucket),
+        ) {
+            let _ = fs::remove_file(dir.join(legacy));
+        }
+    }
+
     fn put_blocking(
         &self,
         location: &Location,
@@ -206,14 +232,15 @@ impl LocalStorage {
                     ));
                 }
                 tmp.persist(&path)
-                    .map(|_| ())
-                    .map_err(|e| conflict(location, e.error))
+                    .map_err(|e| conflict(location, e.error))?;
+                self.drop_legacy(location);
+                Ok(())
             }
         }
     }
 
     fn open_object(&self, location: &Location) -> Result<(File, ObjectInfo)> {
-        let path = self.object_path(location)?;
+        let path = self.existing_path(location)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Error::not_found(location),
             _ => Error::from_io(location, "reading", e),
@@ -281,7 +308,7 @@ impl LocalStorage {
     }
 
     fn delete_blocking(&self, location: &Location) -> Result<()> {
-        let path = self.object_path(location)?;
+        let path = self.existing_path(location)?;
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e)

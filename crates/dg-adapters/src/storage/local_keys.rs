@@ -8,6 +8,12 @@
 //! whose name would still exceed 255 bytes continues through directories named `%%+<piece>`,
 //! the last piece named `%%=<piece>`: a 1,000-byte segment is four nested names. No literal
 //! name starts with `%%`, so every path decodes to exactly one key.
+//!
+//! A directory segment named like an object dg keeps beside a file (`reference.bin`, or
+//! anything ending in `.delta`) is escaped too, so that a user's directory `x.delta/` and the
+//! delta of the file `x`, or a directory `reference.bin/` and the deltaspace's reference, are
+//! never the same path. Stores written before this rule are still read
+//! ([`legacy_path`]).
 
 use std::path::PathBuf;
 
@@ -23,12 +29,36 @@ pub(crate) const MORE: &str = "%%+";
 /// The path (relative to the bucket's directory) of the object at `key`.
 pub(crate) fn key_path(key: &str) -> PathBuf {
     let mut path = PathBuf::new();
-    for segment in key.split('/') {
-        for name in segment_names(segment) {
+    let segments: Vec<&str> = key.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.into_iter().enumerate() {
+        let names = if i < last && names_dg_object(segment) {
+            vec![format!("{END}{}", percent(segment))]
+        } else {
+            segment_names(segment)
+        };
+        for name in names {
             path.push(name);
         }
     }
     path
+}
+
+/// True for names dg gives its own objects next to a file (see the module docs).
+fn names_dg_object(segment: &str) -> bool {
+    segment == "reference.bin" || segment.ends_with(".delta")
+}
+
+/// Where an older version of this store put `key`, when that differs from [`key_path`]: keys
+/// with a directory named like one of dg's objects were stored literally.
+pub(crate) fn legacy_path(key: &str) -> Option<PathBuf> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let differs = segments
+        .iter()
+        .take(last)
+        .any(|s| names_dg_object(s) && segment_names(s).len() == 1 && segment_names(s)[0] == *s);
+    differs.then(|| segments.iter().collect())
 }
 
 /// The file names, outermost first, that hold one key segment.
@@ -173,6 +203,18 @@ mod tests {
         assert_eq!(key_path("dir/"), PathBuf::from("dir/%%="));
         assert_eq!(key_path("%%x"), PathBuf::from("%%=%25%25x"));
         assert_eq!(read_name("%%=%2"), None);
+        // directories named like dg's own objects never meet them
+        assert_eq!(
+            key_path("p/reference.bin/x"),
+            PathBuf::from("p/%%=reference.bin/x")
+        );
+        assert_eq!(key_path("p/x.delta/y"), PathBuf::from("p/%%=x.delta/y"));
+        assert_eq!(key_path("p/x.delta"), PathBuf::from("p/x.delta"));
+        assert_eq!(
+            legacy_path("p/x.delta/y"),
+            Some(PathBuf::from("p/x.delta/y"))
+        );
+        assert_eq!(legacy_path("p/x/y"), None);
         assert_eq!(read_name("%%odd"), None);
     }
 

@@ -37,8 +37,23 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
     };
     let human = args.human_readable;
     let (mut files, mut original, mut stored) = (0u64, 0u64, 0u64);
+    let mut unreadable = 0u64;
     loop {
         let page = ctx.dg.list(&query).await?;
+        for s in &page.skipped {
+            unreadable += 1;
+            err!(
+                "dg: failed: list s3://{bucket}/{}: {}",
+                s.stored_key,
+                s.reason
+            );
+            if ctx.json {
+                json_out!(
+                    "{}",
+                    json!({"type": "error", "stored_key": s.stored_key, "error": s.reason})
+                );
+            }
+        }
         for p in &page.common_prefixes {
             if ctx.json {
                 json_out!("{}", json!({"type": "prefix", "prefix": p}));
@@ -108,6 +123,13 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
             size(stored, human)
         );
         out!("      Savings: {}", savings(original, stored));
+    }
+    if unreadable > 0 {
+        return Err(crate::exit::SomeFailed {
+            failed: unreadable,
+            total: files + unreadable,
+        }
+        .into());
     }
     Ok(())
 }

@@ -33,6 +33,7 @@
 mod buckets;
 mod config;
 mod errors;
+mod header_values;
 mod list;
 mod objects;
 mod raw;
@@ -152,7 +153,9 @@ fn metadata_of(attributes: &Attributes) -> Metadata {
     attributes
         .iter()
         .filter_map(|(k, v)| match k {
-            Attribute::Metadata(name) => Some((name.to_ascii_lowercase(), v.as_ref().to_string())),
+            Attribute::Metadata(name) => {
+                Some((name.to_ascii_lowercase(), header_values::decode(v.as_ref())))
+            }
             _ => None,
         })
         .collect()
@@ -163,7 +166,7 @@ fn attributes_of(metadata: &Metadata) -> Attributes {
     for (k, v) in metadata {
         attributes.insert(
             Attribute::Metadata(k.to_ascii_lowercase().into()),
-            AttributeValue::from(v.clone()),
+            AttributeValue::from(header_values::encode(v).into_owned()),
         );
     }
     attributes

@@ -46,7 +46,7 @@ fn info_of(location: &Location, response: &Response) -> Result<ObjectInfo> {
             let key = name.as_str().strip_prefix("x-amz-meta-")?;
             Some((
                 key.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                super::header_values::decode(&String::from_utf8_lossy(value.as_bytes())),
             ))
         })
         .collect();
@@ -85,7 +85,10 @@ fn skip(body: ByteStream, skip: u64) -> ByteStream {
 
 fn with_metadata<'a>(mut request: Request<'a>, metadata: &Metadata) -> Request<'a> {
     for (k, v) in metadata {
-        request = request.header(format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone());
+        request = request.header(
+            format!("x-amz-meta-{}", k.to_ascii_lowercase()),
+            super::header_values::encode(v).into_owned(),
+        );
     }
     request
 }
