@@ -170,7 +170,18 @@ uploaded before the others, so they all become deltas against it.
 
 A download is written to a temp file next to the destination and renamed into place only
 after its SHA-256 matched; on any error nothing is left at the destination. With -r, a
-failed file is named on stderr, the others go on, and dg exits with status 1.")]
+failed file is named on stderr, the others go on, and dg exits with status 1.
+
+Names: any file name comes back as it went up, also names dg uses itself (`x.delta`,
+`reference.bin`: such files are stored at `<name>.delta`). Names that are not UTF-8, FIFOs,
+sockets and devices fail alone. Keys no directory can hold (`a//b`, `..`, `./x`) are skipped
+by -r downloads, each named; `dg cp` of one such key to a file name works.
+Links: uploads follow symbolic links, also those that leave the tree (the target's content is
+stored under the link's name; a directory reached twice through links is walked once).
+Downloads never write, replace or delete anything through a link inside the destination: a
+path through one fails with a message; a link where a file lands is replaced by the file.
+Limits: a download checks free space first; a delta without a recorded size rebuilds at most
+4x its reference + 1000x itself (at least 1 GiB).")]
     Cp(CpArgs),
 
     /// Make a destination like a source: copy new and changed files, optionally delete the rest.
@@ -186,7 +197,11 @@ size, for files stored as deltas), or when the source is newer (local modificati
 object's last-modified time; --size-only turns this off). Downloaded files get the object's
 time, so the next sync skips them. Filters apply to deletions too: an excluded file is never
 deleted. Deletions run after all copies, so a deltaspace keeps its reference while new deltas
-need it.")]
+need it.
+
+Links (see `dg cp --help` for names and limits): uploads follow symbolic links. Into a local
+directory, sync never goes through a link below it: --delete removes a link itself, never
+what it points to, and a download whose path passes through a link fails, naming it.")]
     Sync(SyncArgs),
 
     /// List buckets, or files under a prefix with their original and stored sizes.
