@@ -49,7 +49,7 @@ use dg_ports::{
 use xattr::FileExt;
 
 use super::listing::paginate;
-use super::local_keys::{key_path, legacy_path, read_name, Name};
+use super::local_keys::{dir_path, key_path, legacy_dir_path, legacy_path, read_name, Name};
 use super::validate_bucket_name;
 
 const TMP_DIR: &str = ".dg-tmp";
@@ -263,18 +263,25 @@ impl LocalStorage {
     fn list_blocking(&self, request: &ListRequest) -> Result<ListPage> {
         let bucket = self.bucket_dir(&request.bucket)?;
         // Start from the deepest directory the prefix names fully.
-        let (start, base) = match request.prefix.rfind('/') {
-            Some(i) => (
-                bucket.join(key_path(&request.prefix[..i])),
-                request.prefix[..=i].to_string(),
-            ),
-            None => (bucket.clone(), String::new()),
+        // (and from where an older store kept it, if that differs).
+        let (starts, base) = match request.prefix.rfind('/') {
+            Some(i) => {
+                let dirs = &request.prefix[..i];
+                let mut starts = vec![bucket.join(dir_path(dirs))];
+                starts.extend(legacy_dir_path(dirs).map(|p| bucket.join(p)));
+                (starts, request.prefix[..=i].to_string())
+            }
+            None => (vec![bucket.clone()], String::new()),
         };
         let mut found = Vec::new();
         let shallow = request.delimiter.as_deref() == Some("/");
-        walk(&start, &base, shallow, &request.prefix, &mut found)
-            .map_err(|e| Error::from_io(format!("bucket {}", request.bucket), "listing", e))?;
+        for start in &starts {
+            walk(start, &base, shallow, &request.prefix, &mut found)
+                .map_err(|e| Error::from_io(format!("bucket {}", request.bucket), "listing", e))?;
+        }
         found.sort_by(|a, b| a.0.cmp(&b.0));
+        // an old store's literal directory and today's escaped one name the same keys
+        found.dedup_by(|a, b| a.0 == b.0);
         let objects = found.into_iter().map(|(key, meta)| {
             object_info(
                 Location::new(request.bucket.clone(), key),

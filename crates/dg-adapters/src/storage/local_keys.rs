@@ -44,6 +44,23 @@ pub(crate) fn key_path(key: &str) -> PathBuf {
     path
 }
 
+/// The directory (relative to the bucket's directory) that holds the keys starting with
+/// `dirs/`: every segment of `dirs` is a directory, escaped as [`key_path`] escapes directories.
+pub(crate) fn dir_path(dirs: &str) -> PathBuf {
+    let mut path = key_path(&format!("{dirs}/_"));
+    path.pop();
+    path
+}
+
+/// Where an older version of this store kept the directory [`dir_path`] names, when that
+/// differs.
+pub(crate) fn legacy_dir_path(dirs: &str) -> Option<PathBuf> {
+    legacy_path(&format!("{dirs}/_")).map(|mut path| {
+        path.pop();
+        path
+    })
+}
+
 /// True for names dg gives its own objects next to a file (see the module docs).
 fn names_dg_object(segment: &str) -> bool {
     segment == "reference.bin" || segment.ends_with(".delta")
@@ -215,6 +232,17 @@ mod tests {
             Some(PathBuf::from("p/x.delta/y"))
         );
         assert_eq!(legacy_path("p/x/y"), None);
+        assert_eq!(
+            dir_path("p/reference.bin"),
+            PathBuf::from("p/%%=reference.bin")
+        );
+        assert_eq!(dir_path("p/x.delta/q"), PathBuf::from("p/%%=x.delta/q"));
+        assert_eq!(dir_path("a//b"), PathBuf::from("a/%%=/b"));
+        assert_eq!(
+            legacy_dir_path("p/reference.bin"),
+            Some(PathBuf::from("p/reference.bin"))
+        );
+        assert_eq!(legacy_dir_path("p/q"), None);
         assert_eq!(read_name("%%odd"), None);
     }
 

@@ -7,9 +7,11 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 
-/// `value` as a header can carry it.
+/// `value` as a header can carry it. HTTP drops whitespace around a header's value and SigV4
+/// folds runs of spaces inside it, so such values travel encoded too.
 pub(crate) fn encode(value: &str) -> Cow<'_, str> {
-    let sendable = value.chars().all(|c| c == '\t' || !c.is_control());
+    let sendable =
+        !value.chars().any(char::is_control) && value.trim() == value && !value.contains("  ");
     if sendable && !value.starts_with("=?") {
         return Cow::Borrowed(value);
     }
@@ -77,12 +79,20 @@ mod tests {
             "a\u{b}b\n.delta",
             "=?odd",
             "",
+            "\t",
+            " lead",
+            "trail ",
+            "two  spaces",
+            "tab\tinside",
         ] {
             assert_eq!(decode(&encode(value)), value, "{value:?}");
         }
         assert_eq!(encode("plain"), "plain");
         assert_eq!(encode("caf\u{e9}"), "caf\u{e9}", "non-ASCII goes as it is");
         assert!(encode("a\u{1b}b").starts_with("=?UTF-8?B?"));
+        assert!(encode("\t").starts_with("=?UTF-8?B?"));
+        assert!(encode("x ").starts_with("=?UTF-8?B?"));
+        assert_eq!(encode("one space"), "one space");
         // what AWS returns for non-ASCII values
         assert_eq!(decode("=?UTF-8?B?Y2Fmw6k=?="), "caf\u{e9}");
         assert_eq!(decode("=?UTF-8?Q?caf=C3=A9_x?="), "caf\u{e9} x");
