@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use dg_ports::{Error, ExpandSummary, Expander, Result};
+use dg_ports::{CompareWriter, Error, ExpandSummary, Expander, Result, ReusedBytes};
 
-use crate::seethrough::{self, ExpandOptions, SeeThroughError};
+use crate::seethrough::{self, ExpandOptions, Reused, SeeThroughError, StreamIndex};
 
 /// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
 /// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`), ar (`.deb`) and
@@ -61,13 +61,68 @@ impl Expander for SeeThrough {
         plain: &mut dyn Write,
         recipe: &mut dyn Write,
     ) -> Result<Option<ExpandSummary>> {
-        let stats = seethrough::expand(input, plain, recipe, &self.options).map_err(map_error)?;
+        self.expand_with(input, plain, recipe, None, false)
+    }
+
+    fn expand_with(
+        &self,
+        input: &[u8],
+        plain: &mut dyn Write,
+        recipe: &mut dyn Write,
+        known: Option<&[u8]>,
+        learn: bool,
+    ) -> Result<Option<ExpandSummary>> {
+        let known = known.and_then(StreamIndex::decode);
+        let stats =
+            seethrough::expand_with(input, plain, recipe, &self.options, known.as_ref(), learn)
+                .map_err(map_error)?;
         Ok(stats.map(|s| ExpandSummary {
             streams: s.streams,
             reproduced: s.reproduced + s.partial,
             kept_raw: s.kept_raw,
             notes: s.notes,
+            reused: s.reused,
+            reused_spans: s
+                .reused_spans
+                .into_iter()
+                .map(|(at, bytes)| {
+                    let bytes = match bytes {
+                        Reused::InInput { offset, len } => ReusedBytes::InInput { offset, len },
+                        Reused::Held(b) => ReusedBytes::Held(b),
+                    };
+                    (at, bytes)
+                })
+                .collect(),
+            index: s.index.map(|i| i.encode()),
         }))
+    }
+
+    fn verify(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        original: &[u8],
+        reused: &[(u64, ReusedBytes)],
+    ) -> Result<bool> {
+        let mut cmp = CompareWriter::new(original);
+        let reused: Vec<(u64, Reused)> = reused
+            .iter()
+            .map(|(at, bytes)| {
+                let bytes = match bytes {
+                    ReusedBytes::InInput { offset, len } => Reused::InInput {
+                        offset: *offset,
+                        len: *len,
+                    },
+                    ReusedBytes::Held(b) => Reused::Held(b.clone()),
+                };
+                (*at, bytes)
+            })
+            .collect();
+        match seethrough::rebuild_trusting(plain, recipe, &mut cmp, original, &reused) {
+            Ok(_) => Ok(cmp.matches()),
+            Err(SeeThroughError::Io(e)) => Err(Error::io("checking a see-through recipe", e)),
+            Err(_) => Ok(false),
+        }
     }
 
     fn rebuild(

@@ -19,6 +19,8 @@
 //! 0x03  BASIS          32-byte SHA-256 of the reference's plain form (deltas)
 //! 0x04  RECIPE         the expander's recipe, compressed; absent when plain == original
 //! 0x05  IDENTICAL      empty; the file is the reference's original (deltas; no tail bytes)
+//! 0x80  STREAMS        the expander's index of the original's compressed streams
+//!                      (references; optional: readers without it skip it)
 //! 0xFF  tail           reference: the plain form, compressed
 //!                      delta: an engine delta of the file's plain form against the
 //!                      reference's plain form (the engine is known by its magic bytes)
@@ -38,6 +40,7 @@ const TAG_PLAIN: u8 = 0x02;
 const TAG_BASIS: u8 = 0x03;
 const TAG_RECIPE: u8 = 0x04;
 const TAG_IDENTICAL: u8 = 0x05;
+const TAG_STREAMS: u8 = 0x80;
 const TAG_TAIL: u8 = 0xFF;
 /// Largest section accepted (recipes of multi-GB archives stay well below).
 const MAX_SECTION: u64 = 256 << 20;
@@ -75,6 +78,8 @@ pub struct Header {
     pub recipe: Option<Vec<u8>>,
     /// For deltas: the file is the reference itself.
     pub identical: bool,
+    /// The expander's index of the original's compressed streams (references).
+    pub streams: Option<Vec<u8>>,
 }
 
 /// True when `prefix` starts a native object.
@@ -144,6 +149,9 @@ pub fn encode_header(header: &Header) -> Result<Vec<u8>> {
     if header.identical {
         section(&mut out, TAG_IDENTICAL, &[]);
     }
+    if let Some(streams) = &header.streams {
+        section(&mut out, TAG_STREAMS, streams);
+    }
     out.push(TAG_TAIL);
     Ok(out)
 }
@@ -208,6 +216,7 @@ pub fn read_header(r: &mut dyn Read) -> Result<Header> {
     };
     let (mut original, mut plain, mut basis, mut recipe, mut identical) =
         (None, None, None, None, false);
+    let mut streams = None;
     loop {
         let tag = read_byte(r)?;
         if tag == TAG_TAIL {
@@ -227,6 +236,7 @@ pub fn read_header(r: &mut dyn Read) -> Result<Header> {
             TAG_BASIS => return Err(bad("basis is not a 32-byte SHA-256")),
             TAG_RECIPE => recipe = Some(body),
             TAG_IDENTICAL => identical = true,
+            TAG_STREAMS => streams = Some(body),
             t if t < 0x80 => {
                 return Err(bad(format!("unknown required section {t:#x} (upgrade dg)")))
             }
@@ -245,6 +255,7 @@ pub fn read_header(r: &mut dyn Read) -> Result<Header> {
         basis,
         recipe,
         identical,
+        streams,
     })
 }
 
@@ -275,6 +286,7 @@ mod tests {
             basis: Some("c".repeat(64)),
             recipe: Some(vec![1, 2, 3]),
             identical: false,
+            streams: Some(vec![4, 5]),
         };
         let mut bytes = encode_header(&h).unwrap();
         bytes.extend_from_slice(b"tail");
@@ -293,6 +305,7 @@ mod tests {
             basis: None,
             recipe: None,
             identical: false,
+            streams: None,
         };
         let bytes = encode_header(&h).unwrap();
         for cut in 0..bytes.len() {

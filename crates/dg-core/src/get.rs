@@ -63,7 +63,7 @@ impl DeltaGlider {
 
     async fn serve(&self, got: GetResult, mut out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
         let source = got.info.location.clone();
-        let kind = classify(&source.key, &got.info.metadata)?;
+        let kind = classify(&source.key, &got.info.metadata).map_err(|e| named(e, &source))?;
         debug!(object = %source, ?kind, "download");
         let stored_size = got.info.size;
         match kind {
@@ -99,6 +99,7 @@ impl DeltaGlider {
                 })
             }
             ObjectKind::Delta(info) => {
+                check_recorded_size(&source, info.file_size, self.config().max_object_size)?;
                 let delta = self.spool_whole(got).await?;
                 let prefix = {
                     let d = delta.clone();
@@ -189,6 +190,35 @@ pub(crate) fn unsized_limit(reference: u64, delta: u64, max_object_size: u64) ->
         .saturating_add(delta.saturating_mul(1000))
         .max(1 << 30)
         .min(max_object_size)
+}
+
+/// Names the object by its whole location in errors about its metadata (which
+/// [`classify`] judges from the key alone).
+fn named(e: Error, source: &Location) -> Error {
+    match e {
+        Error::InvalidData {
+            reason,
+            source: cause,
+            ..
+        } => Error::InvalidData {
+            what: format!("metadata of {source}"),
+            reason,
+            source: cause,
+        },
+        other => other,
+    }
+}
+
+/// Refuses a delta whose recorded size is beyond any object dg reads, before anything is read:
+/// its rebuild is bounded by that size, which must not be one no real file has.
+pub(crate) fn check_recorded_size(source: &Location, size: Option<u64>, max: u64) -> Result<()> {
+    match size {
+        Some(size) if size > max => Err(Error::LimitExceeded {
+            what: format!("the size {size} that {source} records"),
+            limit: max,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {

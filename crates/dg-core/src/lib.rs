@@ -69,6 +69,7 @@ mod put;
 mod reference;
 mod resolve;
 mod service;
+mod stream_index;
 pub mod timestamp;
 mod transfer;
 mod verify;

@@ -1,6 +1,6 @@
 //! The users' view of a listing: references and internal state hidden, deltas shown as files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use dg_ports::{Error, ListRequest, Location, ObjectInfo, Result};
@@ -107,10 +107,20 @@ impl DeltaGlider {
             };
             visible.push((object, slot));
         }
+        // A `.delta` beside the key it would be the delta of (`x` or `x.delta`) may be a file
+        // of its own (no dg metadata): only its metadata tells, so it is read even without
+        // `original_sizes` rather than taken for that file's and dropped or misnamed.
+        let keys: BTreeSet<String> = visible
+            .iter()
+            .map(|(object, _)| object.location.key.clone())
+            .collect();
+        let keys = &keys;
         let looked_up: Vec<(String, Result<(Slot, Entry)>)> = futures::stream::iter(visible)
             .map(|(object, slot)| async move {
                 let key = object.location.key.clone();
-                (key, self.entry(object, slot, query.original_sizes).await)
+                let look_up =
+                    query.original_sizes || (slot == Slot::Delta && keys.contains(user_key(&key)));
+                (key, self.entry(object, slot, look_up).await)
             })
             .buffered(16)
             .collect()

@@ -38,6 +38,8 @@ pub mod field {
     pub const PLAIN_SHA256: &str = "dg-plain-sha256";
     /// Size of a native object's plain form.
     pub const PLAIN_SIZE: &str = "dg-plain-size";
+    /// SHA-256 of a native reference's index of compressed streams (its STREAMS section).
+    pub const STREAMS_SHA256: &str = "dg-streams-sha256";
     /// How a native object's plain form was made (expander notes), informational.
     pub const SEE_THROUGH: &str = "dg-see-through";
 }
@@ -123,10 +125,9 @@ pub struct DeltaInfo {
 
 /// Classifies an object at `key` from its metadata.
 pub fn classify(key: &str, meta: &Metadata) -> Result<ObjectKind> {
-    let Some(sha) = get(meta, field::FILE_SHA256) else {
+    let Some(sha256) = sha256_field(key, meta, field::FILE_SHA256)? else {
         return Ok(ObjectKind::Plain);
     };
-    let sha256 = sha.to_ascii_lowercase();
     if get(meta, field::COMPRESSION) == Some("none") {
         return Ok(ObjectKind::Direct { sha256 });
     }
@@ -149,7 +150,7 @@ pub fn classify(key: &str, meta: &Metadata) -> Result<ObjectKind> {
             file_sha256: sha256,
             file_size: get_u64(meta, field::FILE_SIZE, key)?,
             ref_key,
-            ref_sha256: get(meta, field::REF_SHA256).map(str::to_ascii_lowercase),
+            ref_sha256: sha256_field(key, meta, field::REF_SHA256)?,
             original_name: get(meta, field::ORIGINAL_NAME).map(str::to_string),
             }))
         }
@@ -161,6 +162,21 @@ pub fn classify(key: &str, meta: &Metadata) -> Result<ObjectKind> {
             "it records the file's SHA-256 but neither the reference it was made against (dg-ref-key) nor that it is stored whole (dg-compression: none); the object cannot be rebuilt",
         )),
         None => Ok(ObjectKind::Direct { sha256 }),
+    }
+}
+
+/// A SHA-256 field, lowercased; a value that is not 64 hex digits is invalid metadata (not a
+/// checksum that fails to match later).
+fn sha256_field(key: &str, meta: &Metadata, canonical: &str) -> Result<Option<String>> {
+    match get(meta, canonical).map(str::trim) {
+        None => Ok(None),
+        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(v.to_ascii_lowercase()))
+        }
+        Some(v) => Err(Error::invalid(
+            format!("metadata of {key}"),
+            format!("{canonical} is not a SHA-256 (64 hex digits): {v:?}"),
+        )),
     }
 }
 
@@ -233,29 +249,35 @@ mod tests {
         assert_eq!(
             classify(
                 "k",
-                &m(&[("dg-file-sha256", "AA"), ("dg-compression", "none")])
+                &m(&[
+                    ("dg-file-sha256", &"AA".repeat(32)),
+                    ("dg-compression", "none")
+                ])
             )
             .unwrap(),
             ObjectKind::Direct {
-                sha256: "aa".into()
+                sha256: "aa".repeat(32)
             }
         );
         assert_eq!(
             classify(
                 "k",
-                &m(&[("dg-file-sha256", "aa"), ("dg-note", "passthrough")])
+                &m(&[
+                    ("dg-file-sha256", &"aa".repeat(32)),
+                    ("dg-note", "passthrough")
+                ])
             )
             .unwrap(),
             ObjectKind::Direct {
-                sha256: "aa".into()
+                sha256: "aa".repeat(32)
             }
         );
         let proxy = classify(
             "p/x.zip.delta",
             &m(&[
-                ("dg-file-sha256", "aa"),
+                ("dg-file-sha256", &"aa".repeat(32)),
                 ("dg-ref-path", "reference.bin"),
-                ("dg-ref-sha256", "bb"),
+                ("dg-ref-sha256", &"bb".repeat(32)),
                 ("dg-file-size", "12"),
             ]),
         )
@@ -268,21 +290,47 @@ mod tests {
         assert_eq!(
             classify(
                 "p/reference.bin",
-                &m(&[("dg-file-sha256", "aa"), ("dg-note", "reference")])
+                &m(&[
+                    ("dg-file-sha256", &"aa".repeat(32)),
+                    ("dg-note", "reference")
+                ])
             )
             .unwrap(),
             ObjectKind::Reference {
-                sha256: "aa".into()
+                sha256: "aa".repeat(32)
             }
         );
         assert!(classify(
             "k",
             &m(&[
-                ("dg-file-sha256", "aa"),
+                ("dg-file-sha256", &"aa".repeat(32)),
                 ("dg-ref-key", "r"),
                 ("dg-file-size", "x")
             ])
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_sha256_that_is_not_one_is_invalid_metadata() {
+        let bad_hex = "zz".repeat(32);
+        for (field, value) in [
+            ("dg-file-sha256", "abc123"),
+            ("dg-file-sha256", bad_hex.as_str()),
+            ("dg-ref-sha256", "not-a-sha"),
+        ] {
+            let mut pairs = vec![
+                ("dg-file-sha256", "ab".repeat(32)),
+                ("dg-ref-key", "p/reference.bin".to_string()),
+            ];
+            pairs.retain(|(k, _)| *k != field);
+            pairs.push((field, value.to_string()));
+            let meta: Metadata = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let err = classify("p/x.zip.delta", &meta).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("64 hex digits"),
+                "{err}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use dg_ports::{BlobRef, Compressor, Error, Expander, Location, Result, StagedBlo
 
 use crate::container::{self, Fingerprint, Header, Kind};
 use crate::digest::HashingWriter;
-use crate::get::{GetOutcome, Served};
+use crate::get::{check_recorded_size, GetOutcome, Served};
 use crate::meta::DeltaInfo;
 use crate::reference::rename;
 use crate::service::DeltaGlider;
@@ -45,6 +45,12 @@ impl DeltaGlider {
                 "a native reference where a delta belongs",
             ));
         }
+        let max = self.config().max_object_size;
+        check_recorded_size(
+            &source,
+            Some(header.original.size.max(header.plain.size)),
+            max,
+        )?;
         if !header
             .original
             .sha256
@@ -120,6 +126,12 @@ impl DeltaGlider {
             blocking(move || container::read_header(&mut s.reader()?).map_err(|e| rename(e, &w)))
                 .await?
         };
+        let max = self.config().max_object_size;
+        check_recorded_size(
+            &source,
+            Some(header.original.size.max(header.plain.size)),
+            max,
+        )?;
         let plain = self.unpack_native_reference(&source, stored).await?;
         let tools = self.rebuild_tools(&header)?;
         let what = source.to_string();

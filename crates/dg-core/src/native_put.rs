@@ -22,12 +22,22 @@ pub(crate) struct Plain {
     pub recipe: Option<Vec<u8>>,
     /// What seeing through did, for the user.
     pub note: Option<String>,
+    /// The expander's index of the file's streams, when asked for (references keep it).
+    pub index: Option<Vec<u8>>,
 }
 
 impl DeltaGlider {
     /// The plain form of the upload: seen through when an expander recognises it, otherwise the
     /// file itself. A failed expansion only costs the see-through, never the upload.
-    async fn plain_form(&self, up: &Upload) -> Result<Plain> {
+    ///
+    /// `known` is the reference's index of streams: streams the file shares with the reference
+    /// reuse the reference's work. `learn` asks for the file's own index.
+    async fn plain_form(
+        &self,
+        up: &Upload,
+        known: Option<Arc<Vec<u8>>>,
+        learn: bool,
+    ) -> Result<Plain> {
         let identity = || Plain {
             blob: up.source.clone(),
             fingerprint: Fingerprint {
@@ -36,6 +46,7 @@ impl DeltaGlider {
             },
             recipe: None,
             note: None,
+            index: None,
         };
         let Some(expander) = self.expander().cloned() else {
             return Ok(identity());
@@ -48,7 +59,14 @@ impl DeltaGlider {
             let input = source.map()?;
             let mut plain = HashingWriter::new(staging.create()?);
             let mut recipe = Vec::new();
-            let Some(summary) = expander.expand(&input, &mut plain, &mut recipe)? else {
+            let Some(summary) = expander.expand_with(
+                &input,
+                &mut plain,
+                &mut recipe,
+                known.as_deref().map(Vec::as_slice),
+                learn,
+            )?
+            else {
                 return Ok(None);
             };
             plain
@@ -56,16 +74,16 @@ impl DeltaGlider {
                 .map_err(|e| Error::io("writing a plain form", e))?;
             let (writer, sha256, size) = plain.finish();
             let blob = writer.finish()?;
-            // The recipe is only kept once it provably rebuilds the file.
-            let mut check = HashingWriter::new(std::io::sink());
-            expander.rebuild(&blob.map()?, &recipe, &mut check, want_len)?;
-            let (_, rebuilt_sha, rebuilt_len) = check.finish();
-            if rebuilt_sha != want_sha || rebuilt_len != want_len {
+            // The recipe is only kept once it provably rebuilds the file (streams reused from
+            // the reference were proven when the reference was made).
+            if input.len() as u64 != want_len
+                || !expander.verify(&blob.map()?, &recipe, &input, &summary.reused_spans)?
+            {
                 return Err(Error::Corrupt {
                     what: "a see-through recipe just made".into(),
-                    check: "SHA-256",
+                    check: "rebuild",
                     expected: want_sha,
-                    actual: rebuilt_sha,
+                    actual: "different bytes".into(),
                 });
             }
             let mut packed = Vec::new();
@@ -75,8 +93,13 @@ impl DeltaGlider {
         .await;
         match expanded {
             Ok(Some((blob, fingerprint, recipe, summary))) => {
+                let reused = if summary.reused > 0 {
+                    format!(", {} as in the reference", summary.reused)
+                } else {
+                    String::new()
+                };
                 let note = format!(
-                    "seen through {} of {} compressed streams ({} bytes plain, recipe {} bytes)",
+                    "seen through {} of {} compressed streams{reused} ({} bytes plain, recipe {} bytes)",
                     summary.reproduced,
                     summary.streams,
                     fingerprint.size,
@@ -89,6 +112,7 @@ impl DeltaGlider {
                     fingerprint,
                     recipe: Some(recipe),
                     note: Some(note),
+                    index: summary.index,
                 })
             }
             Ok(None) => {
@@ -122,7 +146,7 @@ impl DeltaGlider {
     ) -> Result<Created> {
         let _ = request;
         let compressor = self.compressor()?.clone();
-        let plain = self.plain_form(up).await?;
+        let plain = self.plain_form(up, None, true).await?;
         up.notes.extend(plain.note.clone());
         let header = Header {
             kind: Kind::Reference,
@@ -131,6 +155,7 @@ impl DeltaGlider {
             basis: None,
             recipe: plain.recipe.clone(),
             identical: false,
+            streams: plain.index.clone(),
         };
         let staging = self.staging().clone();
         let source = plain.blob.clone();
@@ -163,6 +188,13 @@ impl DeltaGlider {
             (field::NOTE, NOTE_REFERENCE.to_string()),
         ]);
         native_fields(&mut metadata, &plain.fingerprint);
+        let index = plain.index.clone().map(Arc::new);
+        if let Some(index) = &index {
+            metadata.insert(
+                field::STREAMS_SHA256.into(),
+                crate::digest::sha256_hex(index),
+            );
+        }
         let reference_size = packed.len();
         let put = self
             .storage()
@@ -187,6 +219,9 @@ impl DeltaGlider {
         };
         self.offer_to_cache(&loaded).await;
         self.remember_ref(&loaded);
+        if let Some(index) = index {
+            self.remember_index(index).await;
+        }
         let mut outcome = self.write_identical(up, &plain, true).await?;
         outcome.reference_size = Some(reference_size);
         Ok(Created::Done(Box::new(outcome)))
@@ -206,6 +241,7 @@ impl DeltaGlider {
             basis: Some(plain.fingerprint.sha256.clone()),
             recipe: plain.recipe.clone(),
             identical: true,
+            streams: None,
         };
         let bytes = container::encode_header(&header)?;
         let mut metadata = self.delta_metadata(
@@ -244,7 +280,8 @@ impl DeltaGlider {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let basis = self.native_basis(&reference.location, basis_sha).await?;
-        let plain = self.plain_form(&up).await?;
+        let known = self.stream_index(reference).await;
+        let plain = self.plain_form(&up, known, false).await?;
         up.notes.extend(plain.note.clone());
         if up.sha256 == ref_original {
             return self.write_identical(&up, &plain, false).await;
@@ -273,6 +310,7 @@ impl DeltaGlider {
             basis: Some(basis.sha256.clone()),
             recipe: plain.recipe.clone(),
             identical: false,
+            streams: None,
         };
         let head = container::encode_header(&header)?;
         let budget = self.delta_budget(&up, request, head.len() as u64);

@@ -203,7 +203,7 @@ impl DeltaGlider {
         let compressor = self.compressor()?.clone();
         let staging = self.staging().clone();
         let what = location.to_string();
-        blocking(move || {
+        let unpacked = blocking(move || {
             let mut reader = stored.reader()?;
             let header = container::read_header(&mut reader).map_err(|e| rename(e, &what))?;
             if header.kind != Kind::Reference {
@@ -227,12 +227,18 @@ impl DeltaGlider {
                     actual: sha,
                 });
             }
-            Ok(LoadedRef {
+            let loaded = LoadedRef {
                 blob: writer.finish()?,
                 sha256: sha,
-            })
+            };
+            Ok((loaded, header.streams))
         })
-        .await
+        .await?;
+        let (loaded, streams) = unpacked;
+        if let Some(index) = streams {
+            self.remember_index(Arc::new(index)).await;
+        }
+        Ok(loaded)
     }
 
     /// Puts a verified reference in the cache; failures only warn.

@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     pub fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Bucket settings read in this process.
     pub settings: Mutex<HashMap<String, crate::BucketSettings>>,
+    /// References' indexes of compressed streams met in this process, by SHA-256 (bounded).
+    pub indexes: Mutex<Vec<(String, Arc<Vec<u8>>)>>,
 }
 
 /// How many verified references a service keeps at hand.
@@ -121,6 +123,7 @@ impl DeltaGlider {
                 verified: Mutex::new(Vec::new()),
                 fetching: Mutex::new(HashMap::new()),
                 settings: Mutex::new(HashMap::new()),
+                indexes: Mutex::new(Vec::new()),
             }),
         }
     }

@@ -33,6 +33,65 @@ pub struct ExpandSummary {
     pub kept_raw: usize,
     /// Human-readable remarks (formats found, why streams were kept raw).
     pub notes: Vec<String>,
+    /// Of the reproduced streams, those byte-identical to a known one (see
+    /// [`Expander::expand_with`]), whose recipe was reused instead of worked out again.
+    pub reused: usize,
+    /// The reused streams, by the offset of their plaintext in the plain form, with where
+    /// their compressed bytes are, for [`Expander::verify`].
+    pub reused_spans: Vec<(u64, ReusedBytes)>,
+    /// The input's own index of streams (opaque), when asked for: kept with a reference, it
+    /// lets the expansion of similar files reuse its work.
+    pub index: Option<Vec<u8>>,
+}
+
+/// Where the compressed bytes of a reused stream are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReusedBytes {
+    /// In the input itself.
+    InInput {
+        /// Offset in the input.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Inside another compressed stream of the input: a copy.
+    Held(Vec<u8>),
+}
+
+/// A writer that compares what it is given with `expected` as it comes, keeping nothing.
+#[derive(Debug)]
+pub struct CompareWriter<'a> {
+    expected: &'a [u8],
+    pos: usize,
+    same: bool,
+}
+
+impl<'a> CompareWriter<'a> {
+    /// A comparison against `expected`.
+    pub fn new(expected: &'a [u8]) -> Self {
+        CompareWriter {
+            expected,
+            pos: 0,
+            same: true,
+        }
+    }
+
+    /// True when exactly `expected` was written, no more and no less.
+    pub fn matches(&self) -> bool {
+        self.same && self.pos == self.expected.len()
+    }
+}
+
+impl Write for CompareWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let end = self.pos.saturating_add(buf.len());
+        self.same &= self.expected.get(self.pos..end) == Some(buf);
+        self.pos = end;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Undoes compression inside a file (deflate streams of gzip and zip members) while recording
@@ -61,4 +120,37 @@ pub trait Expander: Send + Sync + Debug + 'static {
         out: &mut dyn Write,
         max_output: u64,
     ) -> Result<u64>;
+
+    /// [`Expander::expand`], reusing what is known of a similar file: `known` is that file's
+    /// [`ExpandSummary::index`] (unreadable or foreign indexes are ignored), and `learn` asks
+    /// for this input's own index. The contract of `expand` holds unchanged: the plain form
+    /// and recipe rebuild `input` exactly. An expander without indexes expands as usual.
+    fn expand_with(
+        &self,
+        input: &[u8],
+        plain: &mut dyn Write,
+        recipe: &mut dyn Write,
+        known: Option<&[u8]>,
+        learn: bool,
+    ) -> Result<Option<ExpandSummary>> {
+        let _ = (known, learn);
+        self.expand(input, plain, recipe)
+    }
+
+    /// True when `plain` and `recipe` rebuild exactly `original`. `reused` are the
+    /// [`ExpandSummary::reused_spans`] of the expansion that made them: an expander may take
+    /// those spans from `original` instead of recreating them, their recipes having been
+    /// proven on the file they came from. The default rebuilds everything.
+    fn verify(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        original: &[u8],
+        reused: &[(u64, ReusedBytes)],
+    ) -> Result<bool> {
+        let _ = reused;
+        let mut cmp = CompareWriter::new(original);
+        self.rebuild(plain, recipe, &mut cmp, original.len() as u64)?;
+        Ok(cmp.matches())
+    }
 }

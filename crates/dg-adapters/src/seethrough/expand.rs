@@ -2,9 +2,12 @@
 
 use std::io::Write;
 
+use super::index::Reused;
+
 use super::bzip2_exact;
 use super::engine::Analyzer;
 use super::error::SeeThroughError;
+use super::index::{self, StreamIndex};
 use super::wire::{
     max_comp_for_plain, put_varint, CHUNK_END, CHUNK_MORE, CHUNK_ZLIB, CORR_SLACK, MAX_CHUNK_PLAIN,
     MAX_NESTED_PLAIN, OP_BZIP2, OP_COPY, OP_DEFLATE, OP_DEFLATE_NESTED, OP_END, OP_GZIP_TRAILER,
@@ -23,6 +26,8 @@ pub(super) struct Sink<'w> {
     plain: &'w mut dyn Write,
     recipe: &'w mut dyn Write,
     pending_copy: u64,
+    /// Offset of this sink's first plain byte in the whole plain stream.
+    base: u64,
     pub(super) plain_len: u64,
     pub(super) recipe_len: u64,
     scratch: Vec<u8>,
@@ -34,6 +39,7 @@ impl<'w> Sink<'w> {
             plain,
             recipe,
             pending_copy: 0,
+            base: 0,
             plain_len: 0,
             recipe_len: 0,
             scratch: Vec::with_capacity(32),
@@ -165,7 +171,21 @@ pub(super) struct Expander<'o> {
     /// Plaintext bytes this expander may still emit for deflate streams.
     budget: u64,
     suppressed_notes: usize,
+    /// Streams of a similar file (a reference's), reused instead of analysed again.
+    known: Option<&'o StreamIndex>,
+    /// The streams of this expansion, when asked for.
+    pub(super) learned: Option<StreamIndex>,
+    /// Where the top-level input lies in memory, to tell a stream's offset in it.
+    input: Option<(usize, usize)>,
+    /// Each stream reused from `known`: the offset of its plaintext in the plain stream, and
+    /// where its compressed bytes are.
+    pub(super) reused: Vec<(u64, Reused)>,
+    /// Bytes that may still be copied for reused streams that lie inside other streams.
+    held_room: u64,
 }
+
+/// Most bytes copied for reused streams inside other streams (beyond, the check recompresses).
+const MAX_HELD_REUSED: u64 = 256 << 20;
 
 impl<'o> Expander<'o> {
     pub(super) fn new(opts: &'o ExpandOptions, budget: u64) -> Self {
@@ -174,7 +194,89 @@ impl<'o> Expander<'o> {
             stats: ExpandStats::default(),
             budget,
             suppressed_notes: 0,
+            known: None,
+            learned: None,
+            input: None,
+            reused: Vec::new(),
+            held_room: MAX_HELD_REUSED,
         }
+    }
+
+    /// The expander of a whole input: reuses the streams of `known`, and records its own
+    /// streams when `learn` is set.
+    pub(super) fn top(
+        opts: &'o ExpandOptions,
+        input: &[u8],
+        known: Option<&'o StreamIndex>,
+        learn: bool,
+    ) -> Self {
+        let mut ex = Expander::new(opts, opts.max_plain);
+        ex.known = known.filter(|k| !k.is_empty());
+        ex.learned = learn.then(StreamIndex::default);
+        ex.input = Some((input.as_ptr() as usize, input.len()));
+        ex
+    }
+
+    /// Where `bytes` starts in the top-level input, when it lies there (not in plaintext
+    /// held in memory).
+    fn offset_in_input(&self, bytes: &[u8]) -> Option<u64> {
+        let (base, len) = self.input?;
+        let at = (bytes.as_ptr() as usize).checked_sub(base)?;
+        (at.checked_add(bytes.len())? <= len).then_some(at as u64)
+    }
+
+    fn learn(&mut self, stream: &[u8], record: &[u8]) {
+        if let Some(learned) = self.learned.as_mut() {
+            learned.insert(index::hash(stream), record.to_vec());
+        }
+    }
+
+    /// A stream byte-identical to one in `known`: its plaintext, with the known record. The
+    /// record recreated exactly these compressed bytes from exactly this plaintext when the
+    /// known file was expanded and checked, so nothing is analysed. `None`: not known.
+    fn reuse(
+        &mut self,
+        body: &[u8],
+        sink: &mut Sink<'_>,
+        lit_prefix: Option<&[u8]>,
+    ) -> Result<Option<Outcome>, SeeThroughError> {
+        let Some(known) = self.known else {
+            return Ok(None);
+        };
+        let Some(found) = zlib_exact::measure(body, self.budget)? else {
+            return Ok(None);
+        };
+        let Some(stream) = body.get(..found.comp_len) else {
+            return Ok(None);
+        };
+        let Some(record) = known.get(&index::hash(stream)) else {
+            return Ok(None);
+        };
+        if index::record_lengths(record) != Some((found.plain_len, found.comp_len as u64)) {
+            return Ok(None);
+        }
+        self.budget = self.budget.saturating_sub(found.plain_len);
+        self.start_op(sink, lit_prefix, OP_DEFLATE)?;
+        sink.op(record)?;
+        let plain_at = sink.base + sink.plain_len;
+        zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?;
+        let len = found.comp_len as u64;
+        if let Some(offset) = self.offset_in_input(stream) {
+            self.reused
+                .push((plain_at, Reused::InInput { offset, len }));
+        } else if len <= self.held_room {
+            self.held_room -= len;
+            self.reused.push((plain_at, Reused::Held(stream.to_vec())));
+        }
+        let record = record.to_vec();
+        self.learn(stream, &record);
+        self.stats.reproduced += 1;
+        self.stats.reused += 1;
+        Ok(Some(Outcome::Complete {
+            consumed: found.comp_len,
+            crc: found.crc,
+            plain_len: found.plain_len,
+        }))
     }
 
     fn note(&mut self, n: String) {
@@ -203,6 +305,12 @@ impl<'o> Expander<'o> {
         self.stats.zlib += s.zlib;
         self.stats.xz += s.xz;
         self.stats.bzip2 += s.bzip2;
+        self.stats.reused += s.reused;
+        self.reused.extend(other.reused);
+        if other.learned.is_some() {
+            self.learned = other.learned;
+        }
+        self.held_room = other.held_room;
         for n in s.notes {
             self.note(n);
         }
@@ -462,6 +570,9 @@ impl<'o> Expander<'o> {
         at: usize,
     ) -> Result<Outcome, SeeThroughError> {
         self.stats.streams += 1;
+        if let Some(done) = self.reuse(body, sink, lit_prefix)? {
+            return Ok(done);
+        }
         // preflate recreates most zlib output with a few bytes of corrections, and quickly. Where
         // it struggles on the start of a long stream (on text at levels 4-9 its corrections
         // come to ~1% of the plaintext, and it slows down) a stream zlib wrote is recorded as
@@ -533,6 +644,11 @@ impl<'o> Expander<'o> {
             }
         }
         sink.op(&[CHUNK_END])?;
+        if !nested_done && best.complete && self.learned.is_some() {
+            let mut record = best.records.clone();
+            record.push(CHUNK_END);
+            self.learn(&body[..best.consumed], &record);
+        }
         if best.complete {
             self.stats.reproduced += 1;
             if !why.is_empty() {
@@ -604,6 +720,7 @@ impl<'o> Expander<'o> {
                 Some(t) => sink.text(t)?,
                 None => zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?,
             }
+            self.learn(stream, &record);
         }
         self.stats.reproduced += 1;
         self.stats.zlib += 1;
@@ -769,8 +886,13 @@ impl<'o> Expander<'o> {
     ) -> Result<Option<Vec<u8>>, SeeThroughError> {
         let mut ops: Vec<u8> = Vec::new();
         let mut sub = Expander::new(self.opts, self.budget);
+        sub.known = self.known;
+        sub.learned = self.learned.take();
+        sub.held_room = self.held_room;
         let (recognised, plain_len) = {
+            let base = sink.base + sink.plain_len;
             let mut sub_sink = Sink::new(&mut *sink.plain, &mut ops);
+            sub_sink.base = base;
             let r = sub.container(text, &mut sub_sink, depth_left - 1)?;
             if r {
                 sub_sink.finish()?;

@@ -138,6 +138,7 @@ mod engine;
 mod error;
 mod expand;
 mod gzip;
+mod index;
 mod rebuild;
 mod recompress;
 mod rpm;
@@ -150,6 +151,7 @@ mod zlib_exact;
 use std::io::Write;
 
 pub use self::error::SeeThroughError;
+pub use self::index::{Reused, StreamIndex};
 
 /// Knobs for [`expand`].
 #[derive(Debug, Clone)]
@@ -220,6 +222,14 @@ pub struct ExpandStats {
     pub corrections_len: u64,
     /// Why streams were kept raw, etc. (bounded).
     pub notes: Vec<String>,
+    /// Of the reproduced streams, those byte-identical to one of the known streams, whose
+    /// record was reused instead of analysing them.
+    pub reused: usize,
+    /// The reused streams by the offset of their plaintext in the plain stream, with where
+    /// their compressed bytes are, for [`rebuild_trusting`].
+    pub reused_spans: Vec<(u64, Reused)>,
+    /// This expansion's streams, when [`expand_with`] was asked to learn them.
+    pub index: Option<StreamIndex>,
 }
 
 /// Writes to `inner`, hashing what it writes and optionally keeping an in-memory
@@ -260,6 +270,20 @@ pub fn expand(
     recipe: &mut dyn Write,
     opts: &ExpandOptions,
 ) -> Result<Option<ExpandStats>, SeeThroughError> {
+    expand_with(input, plain, recipe, opts, None, false)
+}
+
+/// [`expand`], reusing the record of every deflate stream byte-identical to one in `known`
+/// (the index of a similar file) instead of analysing it, and with `learn` returning this
+/// input's own index in [`ExpandStats::index`].
+pub fn expand_with(
+    input: &[u8],
+    plain: &mut dyn Write,
+    recipe: &mut dyn Write,
+    opts: &ExpandOptions,
+    known: Option<&StreamIndex>,
+    learn: bool,
+) -> Result<Option<ExpandStats>, SeeThroughError> {
     if input.is_empty() || opts.max_depth == 0 {
         return Ok(None);
     }
@@ -278,7 +302,7 @@ pub fn expand(
     header.push(wire::VERSION);
     header.push(0);
 
-    let mut ex = expand::Expander::new(opts, opts.max_plain);
+    let mut ex = expand::Expander::top(opts, input, known, learn);
     let (plain_len, recipe_len) = {
         let mut sink = expand::Sink::new(&mut plain, &mut recipe);
         sink.op(&header)?;
@@ -310,6 +334,9 @@ pub fn expand(
     recipe.flush()?;
     ex.finish_notes();
     let mut stats = ex.stats;
+    stats.reused_spans = ex.reused;
+    stats.reused_spans.sort_by_key(|r| r.0);
+    stats.index = ex.learned;
     stats.plain_len = plain_len;
     stats.recipe_len = recipe_len + wire::TRAILER_LEN as u64;
 
@@ -336,5 +363,20 @@ pub fn rebuild(
     out: &mut dyn Write,
     max_output: u64,
 ) -> Result<u64, SeeThroughError> {
-    rebuild::rebuild(plain, recipe, out, max_output)
+    rebuild::rebuild(plain, recipe, out, max_output, None)
+}
+
+/// [`rebuild`] as the check of an expansion that reused known streams: the deflate streams
+/// whose plaintext starts at the `reused` plain offsets (sorted, from
+/// [`ExpandStats::reused_spans`]) are taken as they are instead of being recompressed (their
+/// records are checked for shape and lengths); everything else is rebuilt.
+pub fn rebuild_trusting(
+    plain: &[u8],
+    recipe: &[u8],
+    out: &mut dyn Write,
+    original: &[u8],
+    reused: &[(u64, Reused)],
+) -> Result<u64, SeeThroughError> {
+    let trust = rebuild::Trust { original, reused };
+    rebuild::rebuild(plain, recipe, out, original.len() as u64, Some(&trust))
 }

@@ -78,12 +78,35 @@ fn u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Streams taken as they are (see [`super::rebuild_trusting`]).
+pub(super) struct Trust<'a> {
+    pub original: &'a [u8],
+    /// By plain offset, sorted.
+    pub reused: &'a [(u64, super::index::Reused)],
+}
+
+impl Trust<'_> {
+    /// The compressed bytes of the reused stream whose plaintext starts at `plain_at`.
+    fn at(&self, plain_at: u64) -> Option<&[u8]> {
+        let i = self.reused.binary_search_by_key(&plain_at, |r| r.0).ok()?;
+        match &self.reused[i].1 {
+            super::index::Reused::InInput { offset, len } => {
+                let start = usize::try_from(*offset).ok()?;
+                let end = usize::try_from(offset.checked_add(*len)?).ok()?;
+                self.original.get(start..end)
+            }
+            super::index::Reused::Held(bytes) => Some(bytes),
+        }
+    }
+}
+
 /// See [`super::rebuild`].
 pub(super) fn rebuild(
     plain: &[u8],
     recipe: &[u8],
     out: &mut dyn Write,
     max_output: u64,
+    trust: Option<&Trust<'_>>,
 ) -> Result<u64, SeeThroughError> {
     if recipe.len() < 4 || recipe[..4] != MAGIC {
         if recipe.len() < 4 && MAGIC.starts_with(recipe) {
@@ -148,7 +171,7 @@ pub(super) fn rebuild(
         max_output,
         crc: crc32fast::Hasher::new(),
     };
-    run_ops(&mut r, &mut p, &mut w, 0)?;
+    run_ops(&mut r, &mut p, &mut w, 0, trust)?;
     if !r.is_empty() {
         return Err(SeeThroughError::bad(r.offset(), "bytes after the op list"));
     }
@@ -180,6 +203,7 @@ fn run_ops(
     p: &mut Reader<'_>,
     out: &mut dyn Out,
     depth: u8,
+    trust: Option<&Trust<'_>>,
 ) -> Result<(), SeeThroughError> {
     // (crc, len) of the deflate op just before, for OP_GZIP_TRAILER
     let mut last: Option<(u32, u64)> = None;
@@ -209,10 +233,13 @@ fn run_ops(
                 out.put(b, at)?;
             }
             OP_DEFLATE => {
-                last = Some(run_chunks(r, p, out)?);
+                last = Some(match trust.and_then(|t| t.at(p.offset())) {
+                    Some(bytes) => take_trusted(r, p, out, bytes)?,
+                    None => run_chunks(r, p, out)?,
+                });
             }
             OP_DEFLATE_NESTED | OP_NESTED => {
-                let text = nested_plaintext(r, p, depth, at)?;
+                let text = nested_plaintext(r, p, depth, at, trust)?;
                 let mut src = Reader::new(&text, 0, "nested plaintext");
                 if op == OP_DEFLATE_NESTED {
                     last = Some(run_chunks(r, &mut src, out)?);
@@ -260,6 +287,7 @@ fn nested_plaintext(
     p: &mut Reader<'_>,
     depth: u8,
     at: u64,
+    trust: Option<&Trust<'_>>,
 ) -> Result<Vec<u8>, SeeThroughError> {
     if depth + 1 >= MAX_NEST {
         return Err(SeeThroughError::bad(at, "nesting too deep"));
@@ -272,7 +300,7 @@ fn nested_plaintext(
         buf: Vec::new(),
         limit: n,
     };
-    run_ops(r, p, &mut buf, depth + 1)?;
+    run_ops(r, p, &mut buf, depth + 1, trust)?;
     if buf.buf.len() as u64 != n {
         return Err(SeeThroughError::bad(
             at,
@@ -280,6 +308,58 @@ fn nested_plaintext(
         ));
     }
     Ok(buf.buf)
+}
+
+/// A reused stream: its chunk list read for its lengths only, its plaintext taken (and its
+/// CRC-32 computed for a gzip trailer), its compressed bytes copied from the original.
+fn take_trusted(
+    r: &mut Reader<'_>,
+    src: &mut Reader<'_>,
+    out: &mut dyn Out,
+    bytes: &[u8],
+) -> Result<(u32, u64), SeeThroughError> {
+    let comp_len = bytes.len() as u64;
+    let start = r.offset();
+    let mut plain_len = 0u64;
+    let mut comp = 0u64;
+    loop {
+        let tag_at = r.offset();
+        match r.u8()? {
+            CHUNK_END if comp > 0 => break,
+            CHUNK_MORE => {
+                plain_len = plain_len.saturating_add(r.varint()?);
+                comp = comp.saturating_add(r.varint()?);
+                let corr_len = r.varint()?;
+                r.take(corr_len)?;
+            }
+            CHUNK_ZLIB if comp == 0 => {
+                r.u8()?;
+                plain_len = r.varint()?;
+                comp = r.varint()?;
+                if r.u8()? != CHUNK_END {
+                    return Err(SeeThroughError::bad(
+                        tag_at,
+                        "a zlib stream must be its stream's only chunk",
+                    ));
+                }
+                break;
+            }
+            t => {
+                return Err(SeeThroughError::bad(
+                    tag_at,
+                    format!("unknown chunk tag 0x{t:02x}"),
+                ))
+            }
+        }
+    }
+    if comp != comp_len {
+        return Err(SeeThroughError::Mismatch(format!(
+            "reused stream at recipe byte {start} declares {comp} compressed bytes, the original has {comp_len}"
+        )));
+    }
+    let text = src.take(plain_len)?;
+    out.put(bytes, start)?;
+    Ok((crc32fast::hash(text), plain_len))
 }
 
 /// Reads a chunk list and re-creates the deflate stream; returns (CRC-32, length) of its plaintext.

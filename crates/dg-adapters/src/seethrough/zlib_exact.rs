@@ -175,6 +175,24 @@ fn verify(body: &[u8], level: u8, max_plain: u64) -> Result<Option<ZlibStream>, 
     }))
 }
 
+/// The lengths and CRC-32 of the deflate stream at the start of `body`, inflated once and
+/// nothing kept; `None` when it is not a whole valid stream of at most `max_plain` bytes.
+pub(super) fn measure(body: &[u8], max_plain: u64) -> Result<Option<ZlibStream>, SeeThroughError> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut plain_len = 0u64;
+    let ended = inflate(body, max_plain, &mut |text| {
+        crc.update(text);
+        plain_len += text.len() as u64;
+        Ok(true)
+    })?;
+    Ok(ended.map(|comp_len| ZlibStream {
+        level: 0,
+        plain_len,
+        comp_len,
+        crc: crc.finalize(),
+    }))
+}
+
 /// What the first plaintext of a deflate stream says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Probe {

@@ -251,14 +251,9 @@ async fn recursive(
                 usage!("{} is not a directory", dir.display());
             }
             let prefix = dir_prefix(&key);
-            let scan = remote_files(
-                &ctx.dg,
-                &bucket,
-                &prefix,
-                bulk::progress_visible(ctx),
-                &filters,
-            )
-            .await?;
+            // Sizes read from metadata: a plain object at `x.delta` is then known for the file
+            // of its own it is, whatever else the listing holds.
+            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
             let root = DestinationDir::open(&dir)?;
             let mut problems = scan.problems;
             let mut jobs = Vec::new();

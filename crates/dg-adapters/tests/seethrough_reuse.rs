@@ -1,0 +1,114 @@
+//! Streams shared with a reference reuse the reference's records: the same plain form and
+//! recipe as a full expansion, checked without recompressing what was reused, and nothing
+//! reused from an index that does not describe the stream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "seethrough_common/mod.rs"]
+mod common;
+
+use common::*;
+use dg_adapters::seethrough::{
+    expand, expand_with, rebuild, rebuild_trusting, ExpandStats, Reused, StreamIndex,
+};
+
+fn run(input: &[u8], known: Option<&StreamIndex>, learn: bool) -> (Vec<u8>, Vec<u8>, ExpandStats) {
+    let (mut plain, mut recipe) = (Vec::new(), Vec::new());
+    let stats = expand_with(input, &mut plain, &mut recipe, &opts(), known, learn)
+        .unwrap()
+        .expect("a zip is seen through");
+    (plain, recipe, stats)
+}
+
+/// A wheel-like zip: many members, some of them gzip files (stored inside deflated members,
+/// as a wheel's `.json.gz` data), one member per `changed` index different.
+fn release(changed: &[usize], gz_name: &[u8]) -> Vec<u8> {
+    let texts: Vec<Vec<u8>> = (0..12)
+        .map(|i| texty(i, 40_000 + 997 * i as usize))
+        .collect();
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let mut t = t.clone();
+        if changed.contains(&i) {
+            t[100] ^= 0x20;
+        }
+        if i % 3 == 0 {
+            let gz = gzip_with_header(&t, &deflate(&t, 9), Some(gz_name), None, None, false);
+            members.push((format!("data/m{i}.json.gz"), gz));
+        } else {
+            members.push((format!("pkg/m{i}.py"), t));
+        }
+    }
+    let refs: Vec<(&str, &[u8], Option<i64>)> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), &b[..], Some(6)))
+        .collect();
+    zip_crate(&refs, false, false)
+}
+
+#[test]
+fn shared_streams_reuse_the_reference_and_change_nothing() {
+    let reference = release(&[], b"v1");
+    let (_, _, ref_stats) = run(&reference, None, true);
+    let index = ref_stats.index.expect("learned");
+    assert!(index.len() >= 12, "every stream learned: {}", index.len());
+    let index = StreamIndex::decode(&index.encode()).unwrap();
+
+    // a new release: two members changed, and every gzip member's header
+    let target = release(&[1, 3], b"v2");
+    let (plain_full, recipe_full, full) = run(&target, None, false);
+    let (plain, recipe, reused) = run(&target, Some(&index), false);
+    assert_eq!(full.reused, 0);
+    assert!(reused.reused >= 8, "reused {}", reused.reused);
+    assert_eq!(plain, plain_full, "the same plain form");
+    assert_eq!(recipe, recipe_full, "the same recipe");
+    assert!(
+        reused
+            .reused_spans
+            .iter()
+            .any(|(_, r)| matches!(r, Reused::Held(_))),
+        "streams inside gzip members reused too"
+    );
+    assert!(reused
+        .reused_spans
+        .iter()
+        .any(|(_, r)| matches!(r, Reused::InInput { .. })));
+
+    let mut out = Vec::new();
+    rebuild_trusting(&plain, &recipe, &mut out, &target, &reused.reused_spans).unwrap();
+    assert_eq!(out, target, "the check rebuilds the file");
+    let mut out = Vec::new();
+    rebuild(&plain, &recipe, &mut out, target.len() as u64).unwrap();
+    assert_eq!(out, target, "and so does a full rebuild");
+}
+
+#[test]
+fn a_changed_stream_is_never_taken_for_a_known_one() {
+    let reference = release(&[], b"v1");
+    let (_, _, ref_stats) = run(&reference, None, true);
+    let index = ref_stats.index.unwrap();
+    // every member changed: nothing matches by bytes, so nothing is reused
+    let target = release(&(0..12).collect::<Vec<_>>(), b"v1");
+    let (plain, recipe, stats) = run(&target, Some(&index), false);
+    assert_eq!(stats.reused, 0);
+    let mut out = Vec::new();
+    rebuild(&plain, &recipe, &mut out, target.len() as u64).unwrap();
+    assert_eq!(out, target);
+    // a plain expansion learns nothing and reuses nothing
+    let (mut p, mut r) = (Vec::new(), Vec::new());
+    let stats = expand(&target, &mut p, &mut r, &opts()).unwrap().unwrap();
+    assert!(stats.index.is_none() && stats.reused == 0);
+}
+
+#[test]
+fn the_check_still_catches_a_wrong_plain_form() {
+    let reference = release(&[], b"v1");
+    let index = run(&reference, None, true).2.index.unwrap();
+    let target = release(&[1], b"v2");
+    let (mut plain, recipe, stats) = run(&target, Some(&index), false);
+    // damage plaintext the check does not take as given: the last byte of the plain form
+    let last = plain.len() - 1;
+    plain[last] ^= 1;
+    let mut out = Vec::new();
+    let rebuilt = rebuild_trusting(&plain, &recipe, &mut out, &target, &stats.reused_spans);
+    assert!(rebuilt.is_err() || out != target);
+}
