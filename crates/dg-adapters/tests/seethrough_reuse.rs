@@ -112,3 +112,64 @@ fn the_check_still_catches_a_wrong_plain_form() {
     let rebuilt = rebuild_trusting(&plain, &recipe, &mut out, &target, &stats.reused_spans);
     assert!(rebuilt.is_err() || out != target);
 }
+
+/// Members analysed on helper threads give exactly what one thread gives: the same plain form,
+/// recipe, statistics and learned streams, also where members are too large for a helper,
+/// stored, nested or not reproducible.
+#[test]
+fn members_analysed_in_parallel_give_what_one_thread_gives() {
+    let mut members: Vec<(String, Vec<u8>, Option<i64>)> = Vec::new();
+    for i in 0..40u64 {
+        let text = texty(100 + i, 3_000 + 1_500 * i as usize);
+        match i % 5 {
+            0 => {
+                let gz = gzip_with_header(&text, &deflate(&text, 9), Some(b"n"), None, None, false);
+                members.push((format!("d/{i}.json.gz"), gz, Some(6)));
+            }
+            1 => members.push((format!("s/{i}.txt"), text, None)),
+            2 => members.push((format!("w/{i}.bin"), weird_deflate(&text, i), None)),
+            _ => members.push((format!("p/{i}.py"), text, Some((i % 9 + 1) as i64))),
+        }
+    }
+    // one member whose plaintext is too large to hold on a helper
+    members.push(("big/all.txt".into(), texty(7, 6 << 20), Some(6)));
+    let refs: Vec<(&str, &[u8], Option<i64>)> = members
+        .iter()
+        .map(|(n, b, l)| (n.as_str(), &b[..], *l))
+        .collect();
+    let zip = zip_crate(&refs, false, false);
+    let run_with = |parallel: bool, known: Option<&StreamIndex>| {
+        let o = dg_adapters::seethrough::ExpandOptions { parallel, ..opts() };
+        let (mut plain, mut recipe) = (Vec::new(), Vec::new());
+        let stats = expand_with(&zip, &mut plain, &mut recipe, &o, known, true)
+            .unwrap()
+            .unwrap();
+        (plain, recipe, stats)
+    };
+    let one = run_with(false, None);
+    for _ in 0..3 {
+        let many = run_with(true, None);
+        assert_eq!(many.0, one.0, "plain form");
+        assert_eq!(many.1, one.1, "recipe");
+        assert_eq!(many.2, one.2, "statistics, notes and learned streams");
+    }
+    let index = one.2.index.clone().unwrap();
+    let reused_one = run_with(false, Some(&index));
+    let reused_many = run_with(true, Some(&index));
+    assert_eq!(reused_many.2, reused_one.2);
+    assert_eq!(reused_many.1, reused_one.1);
+    assert!(reused_one.2.reused > 20, "{}", reused_one.2.reused);
+    let mut out = Vec::new();
+    rebuild_trusting(
+        &reused_many.0,
+        &reused_many.1,
+        &mut out,
+        &zip,
+        &reused_many.2.reused_spans,
+    )
+    .unwrap();
+    assert_eq!(out, zip);
+    let mut out = Vec::new();
+    rebuild(&one.0, &one.1, &mut out, zip.len() as u64).unwrap();
+    assert_eq!(out, zip);
+}

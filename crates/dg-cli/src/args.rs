@@ -360,15 +360,17 @@ To remove a bucket with files in it: `dg rm -r s3://BUCKET/` first."
     )]
     Rb(BucketArgs),
 
-    /// Show or change a bucket's settings (the format of its new deltaspaces).
+    /// Show or change a bucket's settings (the format of its new deltaspaces, the level of its
+    /// native uploads).
     #[command(after_help = "Examples:
   dg settings s3://releases                   # show them
   dg settings s3://releases --format compat   # new deltaspaces readable by Python deltaglider
   dg settings s3://releases --format native   # new deltaspaces in dg's smaller format
+  dg settings s3://releases --level best      # smallest native objects, slower uploads
 
 The settings live in the bucket (`.deltaglider/settings`), so every dg that writes to it follows
-them. Existing deltaspaces keep their format; a `--format` on `dg cp`/`dg sync` overrides the
-bucket's for that command.")]
+them. Existing deltaspaces keep their format; a `--format` or `--level` on `dg cp`/`dg sync`
+overrides the bucket's for that command.")]
     Settings(SettingsArgs),
 }
 
@@ -379,6 +381,9 @@ pub struct MbArgs {
     /// Record the format of new deltaspaces in the bucket's settings (`native` or `compat`).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<dg_core::Format>,
+    /// Record the level of native uploads in the bucket's settings (`fast`, `default`, `best`).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<dg_core::Level>,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +393,9 @@ pub struct SettingsArgs {
     /// Format of new deltaspaces: `native` (smallest) or `compat` (readable by Python deltaglider).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<dg_core::Format>,
+    /// Level of native uploads into the bucket: `fast`, `default` or `best`.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<dg_core::Level>,
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +448,13 @@ pub struct DeltaArgs {
     /// Python deltaglider). Existing deltaspaces keep theirs.
     #[arg(long, value_name = "FORMAT", env = "DG_FORMAT")]
     pub format: Option<dg_core::Format>,
+    /// How hard native uploads work for smaller objects. `default`: references compressed
+    /// with zstd, deltas with VCDIFF (or LZMA where VCDIFF's does not fit); `best`: references
+    /// with xz or bzip2 (whichever is smaller) and LZMA tried beside VCDIFF, 2-10% smaller and
+    /// several times slower to upload; `fast`: zstd's quick level, VCDIFF only. Downloads are
+    /// as fast whatever the level. Without it: the bucket's `level` setting, else `default`.
+    #[arg(long, value_name = "LEVEL", env = "DG_LEVEL")]
+    pub level: Option<dg_core::Level>,
 }
 
 /// `--exclude` / `--include`, kept in the order they were given.

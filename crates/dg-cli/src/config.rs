@@ -59,6 +59,7 @@ pub struct ClientBuilder {
     format: Option<Format>,
     max_ratio: Option<f64>,
     engine: Option<String>,
+    level: Option<dg_core::Level>,
 }
 
 impl Default for ClientBuilder {
@@ -84,6 +85,7 @@ impl ClientBuilder {
             format: None,
             max_ratio: None,
             engine: None,
+            level: None,
         }
     }
 
@@ -91,7 +93,7 @@ impl ClientBuilder {
     /// when [`ClientBuilder::build`] runs. `AWS_ENDPOINT_URL` (`file:///DIR` or `http(s)://`),
     /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE` and the
     /// shared `~/.aws` files, `AWS_REGION`, `AWS_MAX_ATTEMPTS`, `DG_CACHE_*`, `DG_TMPDIR`,
-    /// `DG_FORMAT`, `DG_MAX_RATIO`, `DG_ENGINE`.
+    /// `DG_FORMAT`, `DG_MAX_RATIO`, `DG_ENGINE`, `DG_LEVEL`.
     pub fn from_env() -> Self {
         ClientBuilder {
             settings: Settings::Environment,
@@ -184,6 +186,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How hard native uploads work for smaller objects (`DG_LEVEL` otherwise; see
+    /// [`dg_core::Level`]).
+    pub fn level(mut self, level: dg_core::Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
     /// Opens the storage, the cache and the staging directory.
     pub fn build(self) -> Result<Client> {
         let settings = self.settings;
@@ -264,11 +273,20 @@ impl ClientBuilder {
             (None, Some(v)) => Some(v.parse::<Format>().map_err(Error::InvalidInput)?),
             (None, None) => None,
         };
+        let level = match (self.level, settings.var("DG_LEVEL")) {
+            (Some(l), _) => Some(l),
+            (None, Some(v)) => Some(
+                v.parse::<dg_core::Level>()
+                    .map_err(|why| Error::InvalidInput(format!("DG_LEVEL: {why}")))?,
+            ),
+            (None, None) => None,
+        };
         Ok(PutRequest {
             no_delta: false,
             max_ratio,
             engine: self.engine.clone().or_else(|| settings.var("DG_ENGINE")),
             format,
+            level,
         })
     }
 

@@ -186,14 +186,14 @@ impl Client {
             let key = &o.location.key;
             if is_reference_key(key) {
                 references += 1;
-                reference_bytes += o.size;
+                reference_bytes = reference_bytes.saturating_add(o.size);
                 spaces.insert(DeltaSpace::of(&o.location).prefix);
             } else if key.ends_with(DELTA_SUFFIX) {
-                delta_bytes += o.size;
+                delta_bytes = delta_bytes.saturating_add(o.size);
                 deltas.push(o);
             } else {
                 direct += 1;
-                direct_bytes += o.size;
+                direct_bytes = direct_bytes.saturating_add(o.size);
             }
         }
         // The deltas whose original size is read: all, one per deltaspace, or none.
@@ -231,7 +231,7 @@ impl Client {
                 StatsMode::Sampled => per_space.get(&DeltaSpace::of(&d.location).prefix).copied(),
             };
             match known {
-                Some(size) => delta_original += size,
+                Some(size) => delta_original = delta_original.saturating_add(size),
                 None => unknown += 1,
             }
         }

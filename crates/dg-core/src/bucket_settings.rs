@@ -2,7 +2,8 @@
 //! writes to a bucket shared with Python DeltaGlider keeps writing what Python can read.
 //!
 //! The object is a few `key = value` lines; unknown keys are kept for newer versions and
-//! ignored. Today one key exists: `format = compat|native`, the format of new deltaspaces.
+//! ignored. Keys: `format = compat|native`, the format of new deltaspaces, and
+//! `level = fast|default|best`, how hard native uploads work for smaller objects.
 
 use futures::StreamExt;
 
@@ -22,6 +23,8 @@ const MAX_SETTINGS: u64 = 64 << 10;
 pub struct BucketSettings {
     /// Format of new deltaspaces in this bucket (`None`: the service's default).
     pub format: Option<Format>,
+    /// Level of native uploads into this bucket (`None`: the service's default).
+    pub level: Option<dg_ports::Level>,
 }
 
 impl BucketSettings {
@@ -36,6 +39,19 @@ impl BucketSettings {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
             };
+            if key.trim() == "level" {
+                settings.level =
+                    Some(
+                        value
+                            .trim()
+                            .parse()
+                            .map_err(|why: String| Error::InvalidData {
+                                what: SETTINGS_KEY.to_string(),
+                                reason: why,
+                                source: None,
+                            })?,
+                    );
+            }
             if key.trim() == "format" {
                 settings.format =
                     Some(
@@ -59,6 +75,9 @@ impl BucketSettings {
             String::from("# dg bucket settings (dg bucket-format shows and sets them)\n");
         if let Some(format) = self.format {
             text.push_str(&format!("format = {}\n", format.name()));
+        }
+        if let Some(level) = self.level {
+            text.push_str(&format!("level = {}\n", level.name()));
         }
         text
     }
@@ -143,6 +162,23 @@ impl DeltaGlider {
             .await?
             .format
             .unwrap_or(self.config().format))
+    }
+
+    /// The level of an upload into `bucket`: the request's, else the bucket's, else the
+    /// service's.
+    pub(crate) async fn level_for(
+        &self,
+        bucket: &str,
+        requested: Option<dg_ports::Level>,
+    ) -> Result<dg_ports::Level> {
+        if let Some(level) = requested {
+            return Ok(level);
+        }
+        Ok(self
+            .bucket_settings(bucket)
+            .await?
+            .level
+            .unwrap_or(self.config().level))
     }
 
     fn lock_settings(

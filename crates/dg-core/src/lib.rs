@@ -76,6 +76,7 @@ mod verify;
 
 pub use bucket_settings::{BucketSettings, SETTINGS_KEY};
 pub use delete::DeleteOutcome;
+pub use dg_ports::Level;
 pub use engines::{EngineChoice, EngineSet};
 pub use get::{GetOutcome, Served};
 pub use list::{entry_location, Entry, ListQuery, Listing, Skipped};

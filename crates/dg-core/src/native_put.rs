@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use dg_ports::{BlobRef, DiffEngine, Error, Location, ObjectInfo, PutMode, PutOptions, Result};
+use dg_ports::{
+    BlobRef, DiffEngine, Error, Level, Location, ObjectInfo, PutMode, PutOptions, Result,
+};
 use tracing::{debug, info, warn};
 
 use crate::container::{self, Fingerprint, Header, Kind};
@@ -144,7 +146,7 @@ impl DeltaGlider {
         up: &mut Upload,
         request: &PutRequest,
     ) -> Result<Created> {
-        let _ = request;
+        let level = self.level_for(&up.space.bucket, request.level).await?;
         let compressor = self.compressor()?.clone();
         let plain = self.plain_form(up, None, true).await?;
         up.notes.extend(plain.note.clone());
@@ -163,7 +165,7 @@ impl DeltaGlider {
             let mut out = staging.create()?;
             out.write_all(&container::encode_header(&header)?)
                 .map_err(|e| Error::io("writing a native reference", e))?;
-            compressor.compress(&mut source.reader()?, &mut out)?;
+            compressor.compress_at(&mut source.reader()?, &mut out, level)?;
             out.finish()
         })
         .await?;
@@ -314,9 +316,11 @@ impl DeltaGlider {
         };
         let head = container::encode_header(&header)?;
         let budget = self.delta_budget(&up, request, head.len() as u64);
+        let level = self.level_for(&up.space.bucket, request.level).await?;
         let Some((engine, delta)) = self
             .encode_native(
                 request,
+                level,
                 choice.engine.clone(),
                 &basis.blob,
                 &plain.blob,
@@ -362,11 +366,14 @@ impl DeltaGlider {
     /// smaller on text and binaries but it is up to ten times slower on high-entropy data. So
     /// LZMA is skipped when VCDIFF's delta is under 1/[`SECOND_TRY_FLOOR`] of the file (nearly the
     /// same files: LZMA's matches stop at 273 bytes, so its delta cannot go lower) or over
-    /// 1/[`SECOND_TRY_CEILING`] (mostly new, incompressible content). `None`: over `budget`.
+    /// 1/[`SECOND_TRY_CEILING`] (mostly new, incompressible content). Below the best `level`
+    /// LZMA is not tried where VCDIFF made a delta, and at the fast level not at all.
+    /// `None`: over `budget`.
     #[allow(clippy::too_many_arguments)]
     async fn encode_native(
         &self,
         request: &PutRequest,
+        level: Level,
         chosen: Arc<dyn DiffEngine>,
         basis: &BlobRef,
         plain: &BlobRef,
@@ -406,7 +413,7 @@ impl DeltaGlider {
             // VCDIFF's delta is over the budget. For a compressed file the budget (a share of
             // the compressed size) can sit far below the ceiling of the plain form, where
             // LZMA's smaller delta may still fit: try it there, not beyond.
-            if budget.saturating_mul(SECOND_TRY_CEILING) >= size {
+            if level == Level::Fast || budget.saturating_mul(SECOND_TRY_CEILING) >= size {
                 return Ok(None);
             }
             let delta = self
@@ -421,7 +428,9 @@ impl DeltaGlider {
                 .await?;
             return Ok(delta.map(|d| (chosen, d)));
         };
-        let pays = fast.len().saturating_mul(SECOND_TRY_FLOOR) >= size
+        // Only the best level spends the second engine's time on a delta VCDIFF already made.
+        let pays = level == Level::Best
+            && fast.len().saturating_mul(SECOND_TRY_FLOOR) >= size
             && fast.len().saturating_mul(SECOND_TRY_CEILING) <= size;
         if !pays {
             debug!(

@@ -29,6 +29,9 @@ pub struct PutRequest {
     /// Format for a new deltaspace; `None` for the service default. Existing deltaspaces keep
     /// the format of their reference.
     pub format: Option<Format>,
+    /// How hard to work for a smaller object (native format); `None`: the bucket's setting,
+    /// else the service default.
+    pub level: Option<dg_ports::Level>,
 }
 
 /// How a file was stored.

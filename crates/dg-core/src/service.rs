@@ -75,6 +75,8 @@ pub struct Config {
     pub max_object_size: u64,
     /// Format of new deltaspaces (existing ones keep theirs).
     pub format: Format,
+    /// How hard native uploads work for smaller objects.
+    pub level: dg_ports::Level,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             policy: DeltaPolicy::default(),
             max_object_size: 5 << 40,
             format: Format::Native,
+            level: dg_ports::Level::Default,
         }
     }
 }

@@ -194,6 +194,7 @@ async fn bucket_settings_cut_short_are_not_read_as_other_settings() {
         "b",
         &BucketSettings {
             format: Some(Format::Compat),
+            ..Default::default()
         },
     )
     .await

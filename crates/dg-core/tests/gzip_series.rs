@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use dg_adapters::engine::{LzmaEngine, VcdiffEngine, ZstdCompressor};
 use dg_adapters::{MemoryCache, MemoryStaging, MemoryStorage, SeeThrough};
-use dg_core::{Config, DeltaGlider, EngineSet, Ports, PutRequest, Stored};
+use dg_core::{Config, DeltaGlider, EngineSet, Level, Ports, PutRequest, Stored};
 use dg_ports::{BytesBlob, DiffEngine, Location, ObjectStorageExt, Staging};
 use flate2::{write::GzEncoder, Compression};
 use proptest::prelude::*;
@@ -73,7 +73,16 @@ impl Costs {
 
 /// Uploads `files` in order into one deltaspace, downloads each and compares.
 async fn round_trip(files: &[(String, Vec<u8>)]) -> Costs {
+    round_trip_at(files, None).await
+}
+
+/// [`round_trip`] at a level (`None`: the default).
+async fn round_trip_at(files: &[(String, Vec<u8>)], level: Option<Level>) -> Costs {
     let (dg, storage) = service();
+    let request = PutRequest {
+        level,
+        ..PutRequest::default()
+    };
     let (mut original, mut later_original, mut later_stored) = (0, 0, 0);
     let mut kinds = Vec::new();
     for (i, (name, data)) in files.iter().enumerate() {
@@ -82,7 +91,7 @@ async fn round_trip(files: &[(String, Vec<u8>)]) -> Costs {
             .put(
                 BytesBlob::shared(data.clone()),
                 &Location::new("b", format!("series/{name}")),
-                &PutRequest::default(),
+                &request,
             )
             .await
             .unwrap();
@@ -189,8 +198,8 @@ async fn daily_sql_gz_dumps_store_small() {
         }
         files.push((format!("db-2026-11-{day:02}.sql.gz"), gzip(&dump(&rows), 6)));
     }
-    let costs = round_trip(&files).await;
-    let (whole, deltas) = costs.report("sql.gz series");
+    let costs = round_trip_at(&files, Some(Level::Best)).await;
+    let (whole, deltas) = costs.report("sql.gz series, best level");
     assert!(costs
         .kinds
         .iter()
@@ -203,6 +212,15 @@ async fn daily_sql_gz_dumps_store_small() {
     // The reference (the first day, compressed) is most of this short series; the issue's
     // bound for a daily dump series is 15%.
     assert!(whole <= 0.15, "stored {:.1}% > 15%", 100.0 * whole);
+    // The default level: zstd references, VCDIFF deltas, within 10% of the best level's size.
+    let default = round_trip(&files).await;
+    default.report("sql.gz series, default level");
+    assert!(
+        default.stored as f64 <= 1.1 * costs.stored as f64,
+        "default {} > 1.1 x best {}",
+        default.stored,
+        costs.stored
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,7 +312,7 @@ proptest! {
     }
 }
 
-/// Native deltas come from VCDIFF first, then LZMA where it can pay: not for a near-identical
+/// At the best level, native deltas come from VCDIFF first, then LZMA where it can pay: not for a near-identical
 /// file (LZMA's delta cannot go below about a kilobyte per megabyte, its matches stop at 273
 /// bytes) nor for a third of new random bytes (nothing to gain, ten times the time); for rewritten
 /// rows of a dump, LZMA's smaller delta is kept.
@@ -318,7 +336,7 @@ async fn native_deltas_take_lzma_only_where_it_pays() {
         ("c.sql".to_string(), edited),
         ("d.sql".to_string(), mostly_new),
     ];
-    let costs = round_trip(&files).await;
+    let costs = round_trip_at(&files, Some(Level::Best)).await;
     let engines: Vec<_> = costs
         .kinds
         .iter()

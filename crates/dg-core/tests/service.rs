@@ -960,6 +960,7 @@ async fn bucket_settings_choose_the_format_of_new_deltaspaces() {
     assert_eq!(dg.bucket_settings("b").await.unwrap().format, None);
     let compat = dg_core::BucketSettings {
         format: Some(Format::Compat),
+        ..Default::default()
     };
     dg.set_bucket_settings("b", &compat).await.unwrap();
     let put = |key: &'static str, seed: u64, format: Option<Format>| {

@@ -59,4 +59,4 @@ pub use storage::{
     BucketInfo, Buckets, ByteStream, GetResult, ListPage, ListRequest, Location, Metadata,
     ObjectInfo, ObjectStorage, ObjectStorageExt, PutMode, PutOptions,
 };
-pub use transform::{CompareWriter, Compressor, ExpandSummary, Expander, ReusedBytes};
+pub use transform::{CompareWriter, Compressor, ExpandSummary, Expander, Level, ReusedBytes};

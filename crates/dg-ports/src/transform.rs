@@ -6,6 +6,47 @@ use std::io::{Read, Write};
 
 use crate::Result;
 
+/// How hard to work for a smaller result, as every compressor has it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Fastest: a quick compressor pass, one engine.
+    Fast,
+    /// Fast enough for every pipeline, output close to the smallest.
+    #[default]
+    Default,
+    /// Smallest output, whatever it takes (slower compressors, a second engine tried).
+    Best,
+}
+
+impl Level {
+    /// The name users type (`fast`, `default`, `best`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Fast => "fast",
+            Level::Default => "default",
+            Level::Best => "best",
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fast" => Ok(Level::Fast),
+            "default" => Ok(Level::Default),
+            "best" => Ok(Level::Best),
+            other => Err(format!("unknown level `{other}` (fast, default or best)")),
+        }
+    }
+}
+
 /// A general-purpose compressor, used for references stored in dg's native format.
 ///
 /// # Contract
@@ -17,6 +58,12 @@ pub trait Compressor: Send + Sync + Debug + 'static {
     fn name(&self) -> &'static str;
     /// Compresses all of `input` into `out`.
     fn compress(&self, input: &mut dyn Read, out: &mut dyn Write) -> Result<()>;
+    /// Compresses all of `input` into `out` at `level`; `decompress` reads every level's
+    /// output. The default ignores the level.
+    fn compress_at(&self, input: &mut dyn Read, out: &mut dyn Write, level: Level) -> Result<()> {
+        let _ = level;
+        self.compress(input, out)
+    }
     /// Decompresses all of `input` into `out`; returns the bytes written.
     fn decompress(&self, input: &mut dyn Read, out: &mut dyn Write, max_output: u64)
         -> Result<u64>;

@@ -27,7 +27,7 @@ pub(super) struct Sink<'w> {
     recipe: &'w mut dyn Write,
     pending_copy: u64,
     /// Offset of this sink's first plain byte in the whole plain stream.
-    base: u64,
+    pub(super) base: u64,
     pub(super) plain_len: u64,
     pub(super) recipe_len: u64,
     scratch: Vec<u8>,
@@ -47,7 +47,7 @@ impl<'w> Sink<'w> {
     }
 
     /// A raw region: its bytes go to plain, and an `OP_COPY` (merged) to the recipe.
-    fn copy(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(super) fn copy(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -58,10 +58,15 @@ impl<'w> Sink<'w> {
     }
 
     /// Plaintext belonging to a deflate op.
-    fn text(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(super) fn text(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.plain.write_all(bytes)?;
         self.plain_len += bytes.len() as u64;
         Ok(())
+    }
+
+    /// True while raw bytes wait for their `OP_COPY`.
+    pub(super) fn has_pending_copy(&self) -> bool {
+        self.pending_copy > 0
     }
 
     fn flush_copy(&mut self) -> std::io::Result<()> {
@@ -123,7 +128,7 @@ fn preflate_struggles(body: &[u8]) -> bool {
 }
 
 /// What became of one deflate stream.
-enum Outcome {
+pub(super) enum Outcome {
     /// Nothing was emitted; the caller keeps the stream raw.
     Raw,
     /// The first `consumed` compressed bytes were reproduced; the caller copies the rest raw.
@@ -166,22 +171,22 @@ const MAX_HELD_RECIPE: u64 = 64 << 20;
 
 /// Walks containers and emits ops; one per nesting level that buffers.
 pub(super) struct Expander<'o> {
-    opts: &'o ExpandOptions,
+    pub(super) opts: &'o ExpandOptions,
     pub(super) stats: ExpandStats,
     /// Plaintext bytes this expander may still emit for deflate streams.
-    budget: u64,
-    suppressed_notes: usize,
+    pub(super) budget: u64,
+    pub(super) suppressed_notes: usize,
     /// Streams of a similar file (a reference's), reused instead of analysed again.
-    known: Option<&'o StreamIndex>,
+    pub(super) known: Option<&'o StreamIndex>,
     /// The streams of this expansion, when asked for.
     pub(super) learned: Option<StreamIndex>,
     /// Where the top-level input lies in memory, to tell a stream's offset in it.
-    input: Option<(usize, usize)>,
+    pub(super) input: Option<(usize, usize)>,
     /// Each stream reused from `known`: the offset of its plaintext in the plain stream, and
     /// where its compressed bytes are.
     pub(super) reused: Vec<(u64, Reused)>,
     /// Bytes that may still be copied for reused streams that lie inside other streams.
-    held_room: u64,
+    pub(super) held_room: u64,
 }
 
 /// Most bytes copied for reused streams inside other streams (beyond, the check recompresses).
@@ -279,7 +284,7 @@ impl<'o> Expander<'o> {
         }))
     }
 
-    fn note(&mut self, n: String) {
+    pub(super) fn note(&mut self, n: String) {
         if self.stats.notes.len() < MAX_NOTES {
             self.stats.notes.push(n);
         } else {
@@ -295,7 +300,7 @@ impl<'o> Expander<'o> {
         }
     }
 
-    fn absorb(&mut self, other: Expander<'_>) {
+    pub(super) fn absorb(&mut self, other: Expander<'_>) {
         let s = other.stats;
         self.stats.streams += s.streams;
         self.stats.reproduced += s.reproduced;
@@ -526,19 +531,29 @@ impl<'o> Expander<'o> {
         sink: &mut Sink<'_>,
         depth_left: u8,
     ) -> Result<(), SeeThroughError> {
+        let helpers = self.opts.parallel.then(super::parallel::helpers).flatten();
+        let mut jobs = super::zip_jobs::Batch::new(helpers.as_ref());
         let mut cur = 0usize;
         for s in spans {
-            sink.copy(&data[cur..s.start])?;
             let member = &data[s.start..s.end];
-            match s.method {
-                zip::Method::Deflated if member.len() as u64 >= self.opts.min_stream_len => {
-                    match self.deflate(member, sink, depth_left, None, s.start)? {
-                        Outcome::Raw => sink.copy(member)?,
-                        Outcome::Partial { consumed } | Outcome::Complete { consumed, .. } => {
-                            sink.copy(&member[consumed..])?
-                        }
-                    }
+            let deflated = s.method == zip::Method::Deflated
+                && member.len() as u64 >= self.opts.min_stream_len;
+            if deflated && jobs.takes() {
+                jobs.push(s.start, member);
+                if jobs.full() {
+                    cur = jobs.flush(self, data, cur, sink, depth_left)?;
                 }
+                continue;
+            }
+            cur = jobs.flush(self, data, cur, sink, depth_left)?;
+            sink.copy(&data[cur..s.start])?;
+            match s.method {
+                _ if deflated => match self.deflate(member, sink, depth_left, None, s.start)? {
+                    Outcome::Raw => sink.copy(member)?,
+                    Outcome::Partial { consumed } | Outcome::Complete { consumed, .. } => {
+                        sink.copy(&member[consumed..])?
+                    }
+                },
                 zip::Method::Stored if depth_left > 1 && worth_nesting(member) => {
                     if !self.container(member, sink, depth_left - 1)? {
                         sink.copy(member)?;
@@ -548,6 +563,7 @@ impl<'o> Expander<'o> {
             }
             cur = s.end;
         }
+        cur = jobs.flush(self, data, cur, sink, depth_left)?;
         sink.copy(&data[cur..])?;
         Ok(())
     }
@@ -561,7 +577,7 @@ impl<'o> Expander<'o> {
     /// analysed again from the start with 8x larger chunks (up to 64 MiB); the pass
     /// that reproduces more wins. Plaintext is written once: both passes produce the
     /// same plaintext prefix, and only bytes beyond what was already written are emitted.
-    fn deflate(
+    pub(super) fn deflate(
         &mut self,
         body: &[u8],
         sink: &mut Sink<'_>,

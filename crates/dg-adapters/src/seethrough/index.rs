@@ -70,6 +70,13 @@ impl StreamIndex {
         self.records.entry(stream).or_insert(record);
     }
 
+    /// Adds `other`'s streams (a stream already known keeps its record).
+    pub(super) fn merge(&mut self, other: StreamIndex) {
+        for (stream, record) in other.records {
+            self.insert(stream, record);
+        }
+    }
+
     /// The index as bytes, entries in hash order (the same streams give the same bytes).
     pub fn encode(&self) -> Vec<u8> {
         let mut entries: Vec<_> = self.records.iter().collect();

@@ -139,6 +139,7 @@ mod error;
 mod expand;
 mod gzip;
 mod index;
+mod parallel;
 mod rebuild;
 mod recompress;
 mod rpm;
@@ -146,6 +147,7 @@ mod tar;
 mod wire;
 mod xz_exact;
 mod zip;
+mod zip_jobs;
 mod zlib_exact;
 
 use std::io::Write;
@@ -181,6 +183,9 @@ pub struct ExpandOptions {
     /// After expanding, rebuild from the produced plain + recipe and compare with
     /// the input (keeps a copy of both streams in memory). Default: on in debug builds.
     pub self_check: bool,
+    /// Analyse a zip's members on the process's free cores (the result is the same either
+    /// way). Default: on.
+    pub parallel: bool,
 }
 
 impl Default for ExpandOptions {
@@ -193,6 +198,7 @@ impl Default for ExpandOptions {
             chunk_plain: 8 << 20,
             max_nested: 64 << 20,
             self_check: cfg!(debug_assertions),
+            parallel: true,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::xz_exact::{self, XzParams};
 use super::zlib_exact;
 
 /// Where rebuilt bytes go: the caller's writer or a bounded in-memory buffer.
-trait Out {
+pub(super) trait Out {
     /// Bytes that may still be written.
     fn room(&self) -> u64;
     fn put(&mut self, b: &[u8], at: u64) -> Result<(), SeeThroughError>;
@@ -51,9 +51,9 @@ impl Out for WriterOut<'_> {
     }
 }
 
-struct BufOut {
-    buf: Vec<u8>,
-    limit: u64,
+pub(super) struct BufOut {
+    pub buf: Vec<u8>,
+    pub limit: u64,
 }
 
 impl Out for BufOut {
@@ -171,7 +171,10 @@ pub(super) fn rebuild(
         max_output,
         crc: crc32fast::Hasher::new(),
     };
-    run_ops(&mut r, &mut p, &mut w, 0, trust)?;
+    match super::parallel::helpers() {
+        Some(helpers) => super::parallel::run_top(&mut r, &mut p, &mut w, trust, &helpers)?,
+        None => run_ops(&mut r, &mut p, &mut w, 0, trust)?,
+    }
     if !r.is_empty() {
         return Err(SeeThroughError::bad(r.offset(), "bytes after the op list"));
     }
@@ -198,7 +201,7 @@ pub(super) fn rebuild(
 }
 
 /// Runs one op list until `OP_END`.
-fn run_ops(
+pub(super) fn run_ops(
     r: &mut Reader<'_>,
     p: &mut Reader<'_>,
     out: &mut dyn Out,
@@ -210,74 +213,93 @@ fn run_ops(
     loop {
         let at = r.offset();
         let op = r.u8()?;
-        let prev = last.take();
-        match op {
-            OP_END => return Ok(()),
-            OP_COPY => {
-                let n = r.varint()?;
-                if n == 0 {
-                    return Err(SeeThroughError::bad(at, "empty copy"));
-                }
-                if n > out.room() {
-                    return Err(SeeThroughError::bad(
-                        at,
-                        "copy longer than the declared output",
-                    ));
-                }
-                let b = p.take(n)?;
-                out.put(b, at)?;
+        if op == OP_END {
+            return Ok(());
+        }
+        last = run_op(op, at, r, p, out, depth, trust, last.take())?;
+    }
+}
+
+/// Runs one op (its tag `op` already read, at recipe offset `at`); `prev` is what the op
+/// before left for a gzip trailer. Returns what this op leaves for one.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_op(
+    op: u8,
+    at: u64,
+    r: &mut Reader<'_>,
+    p: &mut Reader<'_>,
+    out: &mut dyn Out,
+    depth: u8,
+    trust: Option<&Trust<'_>>,
+    prev: Option<(u32, u64)>,
+) -> Result<Option<(u32, u64)>, SeeThroughError> {
+    let mut last = None;
+    match op {
+        OP_COPY => {
+            let n = r.varint()?;
+            if n == 0 {
+                return Err(SeeThroughError::bad(at, "empty copy"));
             }
-            OP_LIT => {
-                let n = r.varint()?;
-                let b = r.take(n)?;
-                out.put(b, at)?;
+            if n > out.room() {
+                return Err(SeeThroughError::bad(
+                    at,
+                    "copy longer than the declared output",
+                ));
             }
-            OP_DEFLATE => {
-                last = Some(match trust.and_then(|t| t.at(p.offset())) {
-                    Some(bytes) => take_trusted(r, p, out, bytes)?,
-                    None => run_chunks(r, p, out)?,
-                });
-            }
-            OP_DEFLATE_NESTED | OP_NESTED => {
-                let text = nested_plaintext(r, p, depth, at, trust)?;
-                let mut src = Reader::new(&text, 0, "nested plaintext");
-                if op == OP_DEFLATE_NESTED {
-                    last = Some(run_chunks(r, &mut src, out)?);
-                } else {
-                    // OP_NESTED: the xz or bzip2 record whose plaintext this is
-                    let stream_at = r.offset();
-                    match r.u8()? {
-                        OP_XZ => run_xz(r, &mut src, out, stream_at)?,
-                        OP_BZIP2 => run_bzip2(r, &mut src, out, stream_at)?,
-                        _ => {
-                            return Err(SeeThroughError::bad(
-                                stream_at,
-                                "a nested op list must be followed by an xz or bzip2 stream",
-                            ))
-                        }
+            let b = p.take(n)?;
+            out.put(b, at)?;
+        }
+        OP_LIT => {
+            let n = r.varint()?;
+            let b = r.take(n)?;
+            out.put(b, at)?;
+        }
+        OP_DEFLATE => {
+            last = Some(match trust.and_then(|t| t.at(p.offset())) {
+                Some(bytes) => take_trusted(r, p, out, bytes)?,
+                None => run_chunks(r, p, out)?,
+            });
+        }
+        OP_DEFLATE_NESTED | OP_NESTED => {
+            let text = nested_plaintext(r, p, depth, at, trust)?;
+            let mut src = Reader::new(&text, 0, "nested plaintext");
+            if op == OP_DEFLATE_NESTED {
+                last = Some(run_chunks(r, &mut src, out)?);
+            } else {
+                // OP_NESTED: the xz or bzip2 record whose plaintext this is
+                let stream_at = r.offset();
+                match r.u8()? {
+                    OP_XZ => run_xz(r, &mut src, out, stream_at)?,
+                    OP_BZIP2 => run_bzip2(r, &mut src, out, stream_at)?,
+                    _ => {
+                        return Err(SeeThroughError::bad(
+                            stream_at,
+                            "a nested op list must be followed by an xz or bzip2 stream",
+                        ))
                     }
                 }
-                if !src.is_empty() {
-                    return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
-                }
             }
-            OP_GZIP_TRAILER => {
-                let Some((crc, len)) = prev else {
-                    return Err(SeeThroughError::bad(
-                        at,
-                        "gzip trailer without a deflate stream",
-                    ));
-                };
-                let mut t = [0u8; 8];
-                t[..4].copy_from_slice(&crc.to_le_bytes());
-                t[4..].copy_from_slice(&(len as u32).to_le_bytes());
-                out.put(&t, at)?;
+            if !src.is_empty() {
+                return Err(SeeThroughError::bad(at, "nested plaintext not fully used"));
             }
-            OP_XZ => run_xz(r, p, out, at)?,
-            OP_BZIP2 => run_bzip2(r, p, out, at)?,
-            _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
         }
+        OP_GZIP_TRAILER => {
+            let Some((crc, len)) = prev else {
+                return Err(SeeThroughError::bad(
+                    at,
+                    "gzip trailer without a deflate stream",
+                ));
+            };
+            let mut t = [0u8; 8];
+            t[..4].copy_from_slice(&crc.to_le_bytes());
+            t[4..].copy_from_slice(&(len as u32).to_le_bytes());
+            out.put(&t, at)?;
+        }
+        OP_XZ => run_xz(r, p, out, at)?,
+        OP_BZIP2 => run_bzip2(r, p, out, at)?,
+        _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
     }
+    Ok(last)
 }
 
 /// Runs the nested op list of `OP_DEFLATE_NESTED` or `OP_NESTED` (after its declared length)
@@ -318,43 +340,12 @@ fn take_trusted(
     out: &mut dyn Out,
     bytes: &[u8],
 ) -> Result<(u32, u64), SeeThroughError> {
-    let comp_len = bytes.len() as u64;
     let start = r.offset();
-    let mut plain_len = 0u64;
-    let mut comp = 0u64;
-    loop {
-        let tag_at = r.offset();
-        match r.u8()? {
-            CHUNK_END if comp > 0 => break,
-            CHUNK_MORE => {
-                plain_len = plain_len.saturating_add(r.varint()?);
-                comp = comp.saturating_add(r.varint()?);
-                let corr_len = r.varint()?;
-                r.take(corr_len)?;
-            }
-            CHUNK_ZLIB if comp == 0 => {
-                r.u8()?;
-                plain_len = r.varint()?;
-                comp = r.varint()?;
-                if r.u8()? != CHUNK_END {
-                    return Err(SeeThroughError::bad(
-                        tag_at,
-                        "a zlib stream must be its stream's only chunk",
-                    ));
-                }
-                break;
-            }
-            t => {
-                return Err(SeeThroughError::bad(
-                    tag_at,
-                    format!("unknown chunk tag 0x{t:02x}"),
-                ))
-            }
-        }
-    }
-    if comp != comp_len {
+    let (plain_len, comp) = super::parallel::skip_chunks(r)?;
+    if comp != bytes.len() as u64 {
         return Err(SeeThroughError::Mismatch(format!(
-            "reused stream at recipe byte {start} declares {comp} compressed bytes, the original has {comp_len}"
+            "reused stream at recipe byte {start} declares {comp} compressed bytes, the original has {}",
+            bytes.len()
         )));
     }
     let text = src.take(plain_len)?;

@@ -97,6 +97,11 @@ impl<'a> Reader<'a> {
         self.base.saturating_add(self.pos as u64)
     }
 
+    /// The bytes not read yet.
+    pub(super) fn rest(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+
     pub(super) fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
     }

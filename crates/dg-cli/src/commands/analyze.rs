@@ -157,7 +157,7 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
             name,
             ..Space::default()
         });
-        space.original += f.size;
+        space.original = space.original.saturating_add(f.size);
         space.files.push(f);
     }
     let samples = if args.all { usize::MAX } else { args.samples };
@@ -172,7 +172,7 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
     let encoded_bytes = plans
         .iter()
         .flat_map(|(_, c)| c.iter().map(|f| f.size))
-        .sum();
+        .fold(0, u64::saturating_add);
     let progress = Progress::new(
         !(ctx.json || ctx.quiet) && bulk::progress_visible(ctx),
         encoded_files,
@@ -239,13 +239,13 @@ async fn estimate(
         .iter()
         .filter(|f| !f.eligible)
         .map(|f| f.size)
-        .sum();
+        .fold(0, u64::saturating_add);
     let eligible: u64 = space
         .files
         .iter()
         .filter(|f| f.eligible)
         .map(|f| f.size)
-        .sum();
+        .fold(0, u64::saturating_add);
     let storage = Arc::new(MemoryStorage::new());
     storage.create_bucket_now(SCRATCH);
     let scratch = DeltaGlider::new(
@@ -268,7 +268,7 @@ async fn estimate(
             .put(blob, &at, request)
             .await
             .with_context(|| format!("encoding {}", file.relative))?;
-        encoded += file.size;
+        encoded = encoded.saturating_add(file.size);
         shown.progress.add_bytes(file.size);
         shown
             .progress
@@ -278,7 +278,7 @@ async fn estimate(
             space.reference = Some((file.size, cost));
         } else {
             space.sampled += 1;
-            space.sampled_original += file.size;
+            space.sampled_original = space.sampled_original.saturating_add(file.size);
             space.sampled_stored += outcome.stored_size;
         }
     }
@@ -311,7 +311,10 @@ fn head(path: &std::path::Path) -> Vec<u8> {
 }
 
 fn show(ctx: &Context, target: &str, spaces: &[Space], seconds: f64) {
-    let original: u64 = spaces.iter().map(|s| s.original).sum();
+    let original: u64 = spaces
+        .iter()
+        .map(|s| s.original)
+        .fold(0, u64::saturating_add);
     let stored: u64 = spaces.iter().map(Space::estimated_stored).sum();
     let files: usize = spaces.iter().map(|s| s.files.len()).sum();
     let encoded: u64 = spaces

@@ -34,9 +34,10 @@ fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
 pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
     let name = bucket_name(&args.bucket)?;
     ctx.client.create_bucket(&name).await?;
-    if let Some(format) = args.format {
+    if args.format.is_some() || args.level.is_some() {
         let settings = BucketSettings {
-            format: Some(format),
+            format: args.format,
+            level: args.level,
         };
         ctx.dg
             .set_bucket_settings(&name, &settings)
@@ -87,15 +88,17 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
         .list_all(&name, dg_core::SETTINGS_KEY)
         .await?;
     let mut settings = ctx.dg.bucket_settings(&name).await?;
-    if let Some(format) = args.format {
-        settings.format = Some(format);
+    if args.format.is_some() || args.level.is_some() {
+        settings.format = args.format.or(settings.format);
+        settings.level = args.level.or(settings.level);
         ctx.dg.set_bucket_settings(&name, &settings).await?;
     }
     let format = settings.format.map(|f| f.name());
+    let level = settings.level.map(|l| l.name());
     if ctx.json {
         json_out!(
             "{}",
-            serde_json::json!({"action": "settings", "bucket": name, "format": format})
+            serde_json::json!({"action": "settings", "bucket": name, "format": format, "level": level})
         );
     } else if !ctx.quiet {
         out!("s3://{name}");
@@ -104,6 +107,10 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
             None => {
                 out!("  format: not set (dg's default: native; --format on cp/sync overrides)")
             }
+        }
+        match level {
+            Some(l) => out!("  level:  {l} (for native uploads)"),
+            None => out!("  level:  not set (dg's default: default; --level on cp/sync overrides)"),
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ impl Bulk {
     /// need nothing.
     pub fn new(ctx: &Context, put: PutRequest, dryrun: bool, plans: &[Plan], skipped: u64) -> Self {
         let files = plans.iter().map(|p| p.len() as u64).sum();
-        let bytes = plans.iter().map(Plan::bytes).sum();
+        let bytes = plans.iter().map(Plan::bytes).fold(0, u64::saturating_add);
         let mut reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, files, bytes)
             .with_retries(ctx.client.retry_counter());
         reporter.tally.skipped = skipped;

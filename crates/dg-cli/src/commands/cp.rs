@@ -44,6 +44,7 @@ pub fn delta_request(args: &DeltaArgs, no_delta: bool) -> Result<PutRequest> {
         max_ratio: Some(args.max_ratio),
         engine: args.engine.clone(),
         format: args.format,
+        level: args.level,
     })
 }
 

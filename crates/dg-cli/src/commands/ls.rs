@@ -75,8 +75,8 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
                 &e.key[shown_from.min(e.key.len())..]
             };
             files += 1;
-            original += e.size;
-            stored += e.stored_size;
+            original = original.saturating_add(e.size);
+            stored = stored.saturating_add(e.stored_size);
             if ctx.json {
                 let record = json!({
                     "type": "file",

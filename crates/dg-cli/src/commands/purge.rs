@@ -141,7 +141,7 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         match fate {
             Fate::Deleted { why } => {
                 deleted += 1;
-                freed += object.size;
+                freed = freed.saturating_add(object.size);
                 if ctx.json {
                     let record = json!({"action": "delete", "target": target, "kind": kind.name(),
                                         "why": why, "size": object.size, "dryrun": dryrun, "ok": true});

@@ -38,7 +38,7 @@ impl Plan {
 
     /// Total bytes of the jobs.
     pub fn bytes(&self) -> u64 {
-        self.jobs.iter().map(Job::size).sum()
+        self.jobs.iter().map(Job::size).fold(0, u64::saturating_add)
     }
 
     /// Independent jobs, larger first.

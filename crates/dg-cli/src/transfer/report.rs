@@ -159,7 +159,7 @@ impl Reporter {
             }
             Done::Downloaded(o) => {
                 self.tally.transferred += 1;
-                self.tally.bytes += o.size;
+                self.tally.bytes = self.tally.bytes.saturating_add(o.size);
             }
             Done::Deleted(_) | Done::DeletedLocal => {
                 self.tally.deleted += 1;
@@ -188,7 +188,7 @@ impl Reporter {
             Job::Delete { .. } | Job::DeleteLocal { .. } => self.tally.deleted += 1,
             _ => {
                 self.tally.transferred += 1;
-                self.tally.bytes += job.size();
+                self.tally.bytes = self.tally.bytes.saturating_add(job.size());
             }
         }
         if self.json {
