@@ -177,10 +177,7 @@ const BZIP2_MAGIC: &[u8] = b"BZh";
 type Encode<'a> = dyn Fn(&[u8], &mut Vec<u8>) -> Result<()> + Sync + 'a;
 
 /// `input` compressed with bzip2 and with `other` (side by side, on two threads), the smaller.
-fn smaller_of_bzip2_and(
-    input: &[u8],
-    other: &Encode<'_>,
-) -> Result<Vec<u8>> {
+fn smaller_of_bzip2_and(input: &[u8], other: &Encode<'_>) -> Result<Vec<u8>> {
     let (theirs, bz) = std::thread::scope(|scope| {
         let bz = scope.spawn(|| bzip2_compress(input));
         let mut theirs = Vec::new();
