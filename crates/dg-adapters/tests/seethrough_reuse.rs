@@ -173,3 +173,34 @@ fn members_analysed_in_parallel_give_what_one_thread_gives() {
     rebuild(&one.0, &one.1, &mut out, zip.len() as u64).unwrap();
     assert_eq!(out, zip);
 }
+
+#[test]
+fn streams_zlib_wrote_are_recorded_as_their_level_and_checked_without_compressing_again() {
+    let file = release(&[], b"v1");
+    let (plain, recipe, stats) = run(&file, None, false);
+    // every member and every gzip inside one was written by zlib: each is a level alone
+    assert_eq!(stats.zlib, stats.streams, "{stats:?}");
+    assert_eq!(stats.reused, 0, "nothing known, nothing reused");
+    // each proven stream is taken as it is by the check, but for the four members holding a
+    // gzip: those are rebuilt from their contents, whose own stream is taken as it is
+    assert_eq!(stats.streams, 16);
+    assert_eq!(stats.reused_spans.len(), 12);
+    let mut out = Vec::new();
+    rebuild_trusting(&plain, &recipe, &mut out, &file, &stats.reused_spans).unwrap();
+    assert_eq!(out, file);
+}
+
+#[test]
+fn the_check_catches_damaged_plaintext_even_in_a_stream_taken_as_it_is() {
+    let file = release(&[], b"v1");
+    let (mut plain, recipe, stats) = run(&file, None, false);
+    let (at, _) = stats
+        .reused_spans
+        .iter()
+        .find(|(_, r)| matches!(r, Reused::InInput { .. }))
+        .expect("a stream taken as it is");
+    plain[usize::try_from(*at).unwrap() + 10] ^= 0x01;
+    let mut out = Vec::new();
+    let rebuilt = rebuild_trusting(&plain, &recipe, &mut out, &file, &stats.reused_spans);
+    assert!(rebuilt.is_err(), "damaged plaintext went unnoticed");
+}

@@ -136,13 +136,10 @@ fn the_jars_inside_a_tar_gz_are_seen_through() {
         );
         // the outer stream and two deflated members of each jar
         assert_eq!(e.stats.reproduced, 5, "{encoder}: {:?}", e.stats);
-        if encoder == "zlib" {
-            assert_eq!(
-                e.stats.zlib, 1,
-                "the outer stream took the zlib path: {:?}",
-                e.stats
-            );
-        }
+        // the jars' members were written by zlib: each a level alone; so was the outer
+        // stream when zlib wrote it
+        let zlib = if encoder == "zlib" { 5 } else { 4 };
+        assert_eq!(e.stats.zlib, zlib, "{encoder}: {:?}", e.stats);
 
         // two levels see the tar but not into the jars
         let e = roundtrip(&tgz, &depth(2)).unwrap();

@@ -187,6 +187,29 @@ pub(super) struct Expander<'o> {
     pub(super) reused: Vec<(u64, Reused)>,
     /// Bytes that may still be copied for reused streams that lie inside other streams.
     pub(super) held_room: u64,
+    /// What zlib has said about this input's short streams so far (tried before preflate).
+    pub(super) zlib: ZlibHint,
+}
+
+/// Short deflate streams are offered to zlib first (one compression where zlib wrote them, as
+/// it did for most zips, jars and wheels) unless the input's first ones showed it did not.
+/// Levels are always tried in one order, so the record of a stream does not depend on what
+/// came before it (members analysed in parallel give what one thread gives).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ZlibHint {
+    /// Short streams zlib recreated.
+    pub(super) hits: u32,
+    /// Short streams no zlib level recreated.
+    pub(super) misses: u32,
+}
+
+/// Short streams zlib may miss, beyond those it recreated, before it is no longer tried first.
+const ZLIB_MISSES: u32 = 4;
+
+impl ZlibHint {
+    fn worth_trying(&self) -> bool {
+        self.misses < ZLIB_MISSES.saturating_add(self.hits)
+    }
 }
 
 /// Most bytes copied for reused streams inside other streams (beyond, the check recompresses).
@@ -204,6 +227,7 @@ impl<'o> Expander<'o> {
             input: None,
             reused: Vec::new(),
             held_room: MAX_HELD_REUSED,
+            zlib: ZlibHint::default(),
         }
     }
 
@@ -228,6 +252,20 @@ impl<'o> Expander<'o> {
         let (base, len) = self.input?;
         let at = (bytes.as_ptr() as usize).checked_sub(base)?;
         (at.checked_add(bytes.len())? <= len).then_some(at as u64)
+    }
+
+    /// Marks the stream whose plaintext starts at `plain_at` as proven: the rebuild check takes
+    /// its compressed bytes as they are (after inflating them to compare with the plaintext)
+    /// instead of compressing its plaintext again.
+    fn trust(&mut self, plain_at: u64, stream: &[u8]) {
+        let len = stream.len() as u64;
+        if let Some(offset) = self.offset_in_input(stream) {
+            self.reused
+                .push((plain_at, Reused::InInput { offset, len }));
+        } else if len <= self.held_room {
+            self.held_room -= len;
+            self.reused.push((plain_at, Reused::Held(stream.to_vec())));
+        }
     }
 
     fn learn(&mut self, stream: &[u8], record: &[u8]) {
@@ -265,14 +303,7 @@ impl<'o> Expander<'o> {
         sink.op(record)?;
         let plain_at = sink.base + sink.plain_len;
         zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?;
-        let len = found.comp_len as u64;
-        if let Some(offset) = self.offset_in_input(stream) {
-            self.reused
-                .push((plain_at, Reused::InInput { offset, len }));
-        } else if len <= self.held_room {
-            self.held_room -= len;
-            self.reused.push((plain_at, Reused::Held(stream.to_vec())));
-        }
+        self.trust(plain_at, stream);
         let record = record.to_vec();
         self.learn(stream, &record);
         self.stats.reproduced += 1;
@@ -595,6 +626,20 @@ impl<'o> Expander<'o> {
         // its level at once; a short stream preflate cannot recreate is offered to zlib after.
         let mut head = Vec::new();
         let probe = zlib_exact::probe(body, self.budget, &mut head)?;
+        let zlib_first = matches!(probe, Probe::Whole { .. }) && self.zlib.worth_trying();
+        if let Probe::Whole { comp_len } = probe {
+            if zlib_first {
+                match zlib_exact::match_whole(body, comp_len, &head)? {
+                    Some(z) => {
+                        self.zlib.hits = self.zlib.hits.saturating_add(1);
+                        return self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z);
+                    }
+                    None => {
+                        self.zlib.misses = self.zlib.misses.saturating_add(1);
+                    }
+                }
+            }
+        }
         if probe == Probe::Large && preflate_struggles(body) {
             if let Some(z) = zlib_exact::match_large(body, &head, self.budget)? {
                 return self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z);
@@ -624,7 +669,7 @@ impl<'o> Expander<'o> {
         }
         let why = notes.join("; ");
         let Some(best) = best.filter(|b| b.chunks > 0) else {
-            if let Probe::Whole { comp_len } = probe {
+            if let (Probe::Whole { comp_len }, false) = (probe, zlib_first) {
                 if let Some(z) = zlib_exact::match_whole(body, comp_len, &head)? {
                     return self.zlib_stream(body, sink, depth_left, lit_prefix, &head, z);
                 }
@@ -732,6 +777,9 @@ impl<'o> Expander<'o> {
         if !nested_done {
             self.start_op(sink, lit_prefix, OP_DEFLATE)?;
             sink.op(&record)?;
+            // zlib at this level wrote exactly these bytes from this plaintext just now (that is
+            // how the level was found): the check need not compress it again
+            self.trust(sink.base + sink.plain_len, stream);
             match text {
                 Some(t) => sink.text(t)?,
                 None => zlib_exact::plaintext(stream, &mut |t| Ok(sink.text(t)?))?,

@@ -349,6 +349,11 @@ fn take_trusted(
         )));
     }
     let text = src.take(plain_len)?;
+    if !super::zlib_exact::inflates_to(bytes, text)? {
+        return Err(SeeThroughError::Mismatch(format!(
+            "reused stream at recipe byte {start}: its compressed bytes do not inflate to its plaintext"
+        )));
+    }
     out.put(bytes, start)?;
     Ok((crc32fast::hash(text), plain_len))
 }

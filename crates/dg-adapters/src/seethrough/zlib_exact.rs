@@ -310,6 +310,18 @@ pub(super) fn deflate(
     Ok(written)
 }
 
+/// Does the deflate stream `body` (exactly, nothing after it) inflate to exactly `text`?
+pub(super) fn inflates_to(body: &[u8], text: &[u8]) -> Result<bool, SeeThroughError> {
+    let mut at = 0usize;
+    let ended = inflate(body, text.len() as u64, &mut |piece| {
+        let end = at + piece.len();
+        let same = text.get(at..end) == Some(piece);
+        at = end;
+        Ok(same)
+    })?;
+    Ok(ended == Some(body.len()) && at == text.len())
+}
+
 /// Streams the plaintext of a stream [`find`] accepted to `each`.
 pub(super) fn plaintext(
     body: &[u8],
