@@ -54,6 +54,10 @@ impl Default for ZstdCompressor {
 /// zstd level of the pass that decides whether xz is worth running (hundreds of MB/s).
 const QUICK_LEVEL: i32 = 3;
 
+/// Highest zstd level of the default level for inputs over `xz_limit`: a 97 MB plain form
+/// (a botocore wheel) 7.9 MB in 0.75 s on 2 cores, where level 12 gives 7.55 MB in 1.7 s.
+const DEFAULT_LARGE_LEVEL: i32 = 9;
+
 /// xz runs only when the quick zstd pass brings the input under this fraction of its size.
 const XZ_WORTH_IT: f64 = 0.9;
 
@@ -88,8 +92,10 @@ impl ZstdCompressor {
         }
         let level = if head.len() <= self.small_limit {
             self.small_level
-        } else {
+        } else if best {
             self.level
+        } else {
+            self.level.min(DEFAULT_LARGE_LEVEL)
         };
         self.zstd(&mut io::Cursor::new(head).chain(input), out, level)
     }
@@ -119,7 +125,7 @@ impl Compressor for ZstdCompressor {
     }
 
     /// `Best` is [`Compressor::compress`]; `Default` the same with zstd at `small_level` in
-    /// xz's place; `Fast` zstd at level 3 alone.
+    /// xz's place and zstd at most at level 9 beyond `xz_limit`; `Fast` zstd at level 3 alone.
     fn compress_at(&self, input: &mut dyn Read, out: &mut dyn Write, level: Level) -> Result<()> {
         match level {
             Level::Best => self.compress(input, out),
