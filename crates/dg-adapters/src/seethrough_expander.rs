@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use dg_ports::{CompareWriter, Error, ExpandSummary, Expander, Result, ReusedBytes};
+use dg_ports::{CompareWriter, Error, ExpandSummary, Expander, Result, ReusedBytes, Similar};
 
-use crate::seethrough::{self, ExpandOptions, Reused, SeeThroughError, StreamIndex};
+use crate::seethrough::{self, ExpandOptions, RawStreams, Reused, SeeThroughError, StreamIndex};
 
 /// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
 /// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`), ar (`.deb`) and
@@ -133,5 +133,30 @@ impl Expander for SeeThrough {
         max_output: u64,
     ) -> Result<u64> {
         seethrough::rebuild(plain, recipe, out, max_output).map_err(map_error)
+    }
+
+    fn rebuild_beside(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        out: &mut dyn Write,
+        max_output: u64,
+        similar: Similar<'_>,
+    ) -> Result<u64> {
+        let raw = match RawStreams::new(similar.plain, similar.recipe, similar.original) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::warn!(error = %e, "the similar file does not match its recipe; rebuilding without it");
+                return self.rebuild(plain, recipe, out, max_output);
+            }
+        };
+        let written =
+            seethrough::rebuild_beside(plain, recipe, out, max_output, &raw).map_err(map_error)?;
+        tracing::debug!(
+            copied = raw.copied(),
+            streams = raw.len(),
+            "rebuilt beside a similar file"
+        );
+        Ok(written)
     }
 }

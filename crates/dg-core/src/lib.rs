@@ -73,6 +73,7 @@ mod stream_index;
 pub mod timestamp;
 mod transfer;
 mod verify;
+mod whole_reference;
 
 pub use bucket_settings::{BucketSettings, SETTINGS_KEY};
 pub use delete::DeleteOutcome;

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use dg_ports::{BlobRef, Compressor, Error, Expander, Location, Result, StagedBlob};
+use dg_ports::{BlobRef, Compressor, Error, Expander, Location, Result, Similar, StagedBlob};
 
 use crate::container::{self, Fingerprint, Header, Kind};
 use crate::digest::HashingWriter;
@@ -76,7 +76,20 @@ impl DeltaGlider {
         let engines = self.engines().clone();
         let staging = self.staging().clone();
         let tools = self.rebuild_tools(&header)?;
-        let (out, sha, len) = blocking(move || {
+        let whole = match (&header.recipe, &tools) {
+            (Some(_), Some(_)) => self.cached_whole_reference(&basis_sha).await,
+            _ => None,
+        };
+        let beside = whole.map(|whole| Beside {
+            whole,
+            plain: basis.blob.clone(),
+        });
+        let used_whole = beside.is_some();
+        // the reference's own file, rebuilt: kept whole for the files of its deltaspace
+        let keep_whole = (header.identical && !used_whole)
+            .then(|| header.recipe.clone())
+            .flatten();
+        let rebuilt = blocking(move || {
             let plain = if header.identical {
                 basis.blob
             } else {
@@ -100,11 +113,20 @@ impl DeltaGlider {
                 check(&what, "SHA-256 of the plain form", &header.plain, &sha, len)?;
                 writer.finish()?
             };
-            finish_from_plain(&plain, &header, tools, out, &what)
+            finish_from_plain(&plain, &header, tools, beside, out, &what)
         })
-        .await?;
+        .await;
+        if rebuilt.is_err() && used_whole {
+            // it may be what went wrong: the next try rebuilds without it
+            self.forget_whole_reference(&basis_sha).await;
+        }
+        let (out, sha, len) = rebuilt?;
+        let blob = out.finish()?;
+        if let Some(recipe) = keep_whole {
+            self.offer_whole_reference(&basis_sha, &recipe, &blob).await;
+        }
         Ok(GetOutcome {
-            blob: out.finish()?,
+            blob,
             source,
             served: Served::Delta,
             size: len,
@@ -135,10 +157,17 @@ impl DeltaGlider {
         let plain = self.unpack_native_reference(&source, stored).await?;
         let tools = self.rebuild_tools(&header)?;
         let what = source.to_string();
+        let recipe = header.recipe.clone();
+        let plain_sha = plain.sha256.clone();
         let (out, sha, len) =
-            blocking(move || finish_from_plain(&plain.blob, &header, tools, out, &what)).await?;
+            blocking(move || finish_from_plain(&plain.blob, &header, tools, None, out, &what))
+                .await?;
+        let blob = out.finish()?;
+        if let Some(recipe) = recipe {
+            self.offer_whole_reference(&plain_sha, &recipe, &blob).await;
+        }
         Ok(GetOutcome {
-            blob: out.finish()?,
+            blob,
             source,
             served: Served::Direct,
             size: len,
@@ -166,11 +195,43 @@ struct RebuildTools {
     expander: Arc<dyn Expander>,
 }
 
-/// Writes the original file from its plain form into `out`, checking size and SHA-256.
+/// The cached whole form of a file's native reference (see [`crate::whole_reference`]) and
+/// the reference's plain form.
+struct Beside {
+    whole: BlobRef,
+    plain: BlobRef,
+}
+
+/// The reference's bytes, plain form and recipe out of `beside`, for a rebuild beside it;
+/// `None` (the rebuild goes on without it) when the entry cannot be read.
+fn similar_parts(
+    beside: &Beside,
+    tools: &RebuildTools,
+) -> Option<(dg_ports::Mapped, dg_ports::Mapped, Vec<u8>)> {
+    let (whole, plain) = match (beside.whole.map(), beside.plain.map()) {
+        (Ok(w), Ok(p)) => (w, p),
+        _ => return None,
+    };
+    let (packed, _) = crate::whole_reference::parts(&whole)?;
+    let mut recipe = Vec::new();
+    let limit = (whole.len() as u64).saturating_add(1 << 20).min(MAX_RECIPE);
+    if let Err(e) = tools
+        .compressor
+        .decompress(&mut &packed[..], &mut recipe, limit)
+    {
+        tracing::warn!(error = %e, "a cached whole reference is unreadable; rebuilding without it");
+        return None;
+    }
+    Some((whole, plain, recipe))
+}
+
+/// Writes the original file from its plain form into `out`, checking size and SHA-256;
+/// beside the whole form of its reference when `beside` has it.
 fn finish_from_plain(
     plain: &BlobRef,
     header: &Header,
     tools: Option<RebuildTools>,
+    beside: Option<Beside>,
     mut out: Box<dyn StagedBlob>,
     what: &str,
 ) -> Result<(Box<dyn StagedBlob>, String, u64)> {
@@ -184,10 +245,25 @@ fn finish_from_plain(
                 .decompress(&mut &packed[..], &mut recipe, recipe_limit(header))
                 .map_err(|e| rename(e, what))?;
             let bytes = plain.map()?;
-            tools
-                .expander
-                .rebuild(&bytes, &recipe, &mut hashing, header.original.size)
-                .map_err(|e| rename(e, what))?;
+            let similar = beside.as_ref().and_then(|b| similar_parts(b, &tools));
+            let max = header.original.size;
+            match &similar {
+                Some((whole, ref_plain, ref_recipe)) => {
+                    let original = crate::whole_reference::parts(whole)
+                        .map(|(_, original)| original)
+                        .unwrap_or_default();
+                    let similar = Similar {
+                        original,
+                        plain: ref_plain,
+                        recipe: ref_recipe,
+                    };
+                    tools
+                        .expander
+                        .rebuild_beside(&bytes, &recipe, &mut hashing, max, similar)
+                }
+                None => tools.expander.rebuild(&bytes, &recipe, &mut hashing, max),
+            }
+            .map_err(|e| rename(e, what))?;
         }
         _ => {
             let mut reader = plain.reader()?;

@@ -220,6 +220,10 @@ impl DeltaGlider {
             sha256: unpacked.sha256,
         };
         self.offer_to_cache(&loaded).await;
+        if let Some(recipe) = &plain.recipe {
+            self.offer_whole_reference(&loaded.sha256, recipe, &up.source)
+                .await;
+        }
         self.remember_ref(&loaded);
         if let Some(index) = index {
             self.remember_index(index).await;

@@ -59,4 +59,6 @@ pub use storage::{
     BucketInfo, Buckets, ByteStream, GetResult, ListPage, ListRequest, Location, Metadata,
     ObjectInfo, ObjectStorage, ObjectStorageExt, PutMode, PutOptions,
 };
-pub use transform::{CompareWriter, Compressor, ExpandSummary, Expander, Level, ReusedBytes};
+pub use transform::{
+    CompareWriter, Compressor, ExpandSummary, Expander, Level, ReusedBytes, Similar,
+};

@@ -141,6 +141,18 @@ impl Write for CompareWriter<'_> {
     }
 }
 
+/// A file rebuilt before, for [`Expander::rebuild_beside`]: its bytes, and the plain form and
+/// recipe its expansion made.
+#[derive(Clone, Copy, Debug)]
+pub struct Similar<'a> {
+    /// The file's bytes.
+    pub original: &'a [u8],
+    /// Its plain form.
+    pub plain: &'a [u8],
+    /// Its recipe.
+    pub recipe: &'a [u8],
+}
+
 /// Undoes compression inside a file (deflate streams of gzip and zip members) while recording
 /// how to redo it bit for bit.
 ///
@@ -167,6 +179,24 @@ pub trait Expander: Send + Sync + Debug + 'static {
         out: &mut dyn Write,
         max_output: u64,
     ) -> Result<u64>;
+
+    /// [`Expander::rebuild`] beside a similar file rebuilt before (a reference kept whole in a
+    /// cache): an expander may copy from `similar` the compressed streams the two files share
+    /// instead of compressing them again. The output is the same as `rebuild`'s, whatever
+    /// `similar` holds: an expander checks that `similar.original` is what its plain form
+    /// and recipe rebuild (at least its length and a checksum) and ignores it otherwise.
+    /// The default ignores it.
+    fn rebuild_beside(
+        &self,
+        plain: &[u8],
+        recipe: &[u8],
+        out: &mut dyn Write,
+        max_output: u64,
+        similar: Similar<'_>,
+    ) -> Result<u64> {
+        let _ = similar;
+        self.rebuild(plain, recipe, out, max_output)
+    }
 
     /// [`Expander::expand`], reusing what is known of a similar file: `known` is that file's
     /// [`ExpandSummary::index`] (unreadable or foreign indexes are ignored), and `learn` asks

@@ -140,6 +140,7 @@ mod expand;
 mod gzip;
 mod index;
 mod parallel;
+mod raw_streams;
 mod rebuild;
 mod recompress;
 mod rpm;
@@ -154,6 +155,7 @@ use std::io::Write;
 
 pub use self::error::SeeThroughError;
 pub use self::index::{Reused, StreamIndex};
+pub use self::raw_streams::RawStreams;
 
 /// Knobs for [`expand`].
 #[derive(Debug, Clone)]
@@ -383,6 +385,29 @@ pub fn rebuild_trusting(
     original: &[u8],
     reused: &[(u64, Reused)],
 ) -> Result<u64, SeeThroughError> {
-    let trust = rebuild::Trust { original, reused };
+    let trust = rebuild::Trust {
+        original,
+        reused,
+        raw: None,
+    };
     rebuild::rebuild(plain, recipe, out, original.len() as u64, Some(&trust))
+}
+
+/// [`rebuild`] beside a similar file rebuilt before (`similar`, indexed from its bytes, plain
+/// form and recipe): every top-level stream whose recipe and plaintext are those of one of
+/// its streams is copied from it instead of being compressed again (for a new release of an
+/// archive, most of its members). The output is the same as [`rebuild`]'s.
+pub fn rebuild_beside(
+    plain: &[u8],
+    recipe: &[u8],
+    out: &mut dyn Write,
+    max_output: u64,
+    similar: &RawStreams<'_>,
+) -> Result<u64, SeeThroughError> {
+    let trust = rebuild::Trust {
+        original: &[],
+        reused: &[],
+        raw: Some(similar),
+    };
+    rebuild::rebuild(plain, recipe, out, max_output, Some(&trust))
 }

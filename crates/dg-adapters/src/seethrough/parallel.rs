@@ -50,6 +50,11 @@ impl Helpers {
     }
 }
 
+/// No helper threads: [`run_top`] runs every op on the caller's thread.
+pub(super) fn none() -> Helpers {
+    Helpers(0)
+}
+
 /// As many helper threads as are free (`None`: none are).
 pub(super) fn helpers() -> Option<Helpers> {
     let taken = pool()
@@ -96,16 +101,25 @@ pub(super) fn skip_chunks(r: &mut Reader<'_>) -> Result<(u64, u64), SeeThroughEr
     }
 }
 
-/// Reads one op (tag `op` already read) without running it; returns the plain bytes it takes.
-fn skip_op(op: u8, at: u64, r: &mut Reader<'_>, depth: u8) -> Result<u64, SeeThroughError> {
+/// Reads one op (tag `op` already read) without running it; returns the plain bytes it takes
+/// and the bytes it writes (as its lengths declare them).
+pub(super) fn skip_op(
+    op: u8,
+    at: u64,
+    r: &mut Reader<'_>,
+    depth: u8,
+) -> Result<(u64, u64), SeeThroughError> {
     Ok(match op {
-        OP_COPY => r.varint()?,
+        OP_COPY => {
+            let n = r.varint()?;
+            (n, n)
+        }
         OP_LIT => {
             let n = r.varint()?;
             r.take(n)?;
-            0
+            (0, n)
         }
-        OP_DEFLATE => skip_chunks(r)?.0,
+        OP_DEFLATE => skip_chunks(r)?,
         OP_DEFLATE_NESTED | OP_NESTED => {
             if depth + 1 >= MAX_NEST {
                 return Err(SeeThroughError::bad(at, "nesting too deep"));
@@ -116,18 +130,16 @@ fn skip_op(op: u8, at: u64, r: &mut Reader<'_>, depth: u8) -> Result<u64, SeeThr
                 let at = r.offset();
                 match r.u8()? {
                     OP_END => break,
-                    inner => taken = taken.saturating_add(skip_op(inner, at, r, depth + 1)?),
+                    inner => taken = taken.saturating_add(skip_op(inner, at, r, depth + 1)?.0),
                 }
             }
             // the stream the nested plaintext feeds (its plain bytes are not the outer ones)
-            if op == OP_DEFLATE_NESTED {
-                skip_chunks(r)?;
+            let written = if op == OP_DEFLATE_NESTED {
+                skip_chunks(r)?.1
             } else {
                 let stream_at = r.offset();
                 match r.u8()? {
-                    tag @ (OP_XZ | OP_BZIP2) => {
-                        skip_op(tag, stream_at, r, depth + 1)?;
-                    }
+                    tag @ (OP_XZ | OP_BZIP2) => skip_op(tag, stream_at, r, depth + 1)?.1,
                     _ => {
                         return Err(SeeThroughError::bad(
                             stream_at,
@@ -135,37 +147,37 @@ fn skip_op(op: u8, at: u64, r: &mut Reader<'_>, depth: u8) -> Result<u64, SeeThr
                         ))
                     }
                 }
-            }
-            taken
+            };
+            (taken, written)
         }
-        OP_GZIP_TRAILER => 0,
+        OP_GZIP_TRAILER => (0, 8),
         OP_XZ => {
             r.varint()?;
             r.u8()?;
             r.varint()?;
-            let plain = r.varint()?;
-            r.varint()?;
-            plain
+            (r.varint()?, r.varint()?)
         }
         OP_BZIP2 => {
             r.u8()?;
-            let plain = r.varint()?;
-            r.varint()?;
-            plain
+            (r.varint()?, r.varint()?)
         }
         _ => return Err(SeeThroughError::bad(at, format!("unknown op 0x{op:02x}"))),
     })
 }
 
 /// One op of the top-level list: where it lies in the recipe and the plain stream.
-struct Step<'r, 'p> {
-    op: u8,
+pub(super) struct Step<'r, 'p> {
+    pub(super) op: u8,
     at: u64,
     /// The op's bytes after its tag.
-    recipe: &'r [u8],
+    pub(super) recipe: &'r [u8],
     /// The plain bytes it takes, and their offset in the plain stream.
-    plain: &'p [u8],
+    pub(super) plain: &'p [u8],
     plain_at: u64,
+    /// The bytes it writes, as its lengths declare them.
+    pub(super) out_len: u64,
+    /// A gzip trailer comes next (it takes the CRC-32 of this op's plaintext).
+    pub(super) before_trailer: bool,
 }
 
 impl Step<'_, '_> {
@@ -185,6 +197,13 @@ impl Step<'_, '_> {
         trust: Option<&Trust<'_>>,
         prev: Option<(u32, u64)>,
     ) -> Result<Option<(u32, u64)>, SeeThroughError> {
+        if let Some(bytes) = self.known_bytes(trust) {
+            out.put(bytes, self.at)?;
+            // what a gzip trailer after a deflate stream takes (a trailer never follows
+            // the other kinds copied, see `known_bytes`)
+            return Ok((self.op == OP_DEFLATE)
+                .then(|| (crc32fast::hash(self.plain), self.plain.len() as u64)));
+        }
         let mut r = Reader::new(self.recipe, self.at + 1, "recipe");
         let mut p = Reader::new(self.plain, self.plain_at, "plain stream");
         let last = run_op(self.op, self.at, &mut r, &mut p, out, 0, trust, prev)?;
@@ -200,7 +219,7 @@ impl Step<'_, '_> {
 
 /// Walks the top-level op list to its `OP_END`, consuming it from `r` and the plain bytes it
 /// takes from `p`.
-fn plan<'r, 'p>(
+pub(super) fn plan<'r, 'p>(
     r: &mut Reader<'r>,
     p: &mut Reader<'p>,
 ) -> Result<Vec<Step<'r, 'p>>, SeeThroughError> {
@@ -213,15 +232,22 @@ fn plan<'r, 'p>(
         }
         let (rest, from) = (r.rest(), r.offset());
         let plain_at = p.offset();
-        let taken = skip_op(op, at, r, 0)?;
+        let (taken, out_len) = skip_op(op, at, r, 0)?;
         let len = usize::try_from(r.offset() - from)
             .map_err(|_| SeeThroughError::bad(at, "op too long"))?;
+        if op == OP_GZIP_TRAILER {
+            if let Some(before) = steps.last_mut() {
+                before.before_trailer = true;
+            }
+        }
         steps.push(Step {
             op,
             at,
             recipe: rest.get(..len).unwrap_or_default(),
             plain: p.take(taken)?,
             plain_at,
+            out_len,
+            before_trailer: false,
         });
     }
 }

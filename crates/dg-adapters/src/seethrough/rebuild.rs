@@ -78,11 +78,13 @@ fn u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Streams taken as they are (see [`super::rebuild_trusting`]).
+/// Streams taken as they are (see [`super::rebuild_trusting`] and [`super::rebuild_beside`]).
 pub(super) struct Trust<'a> {
     pub original: &'a [u8],
     /// By plain offset, sorted.
     pub reused: &'a [(u64, super::index::Reused)],
+    /// The streams of a similar file, by what recreates them.
+    pub raw: Option<&'a super::raw_streams::RawStreams<'a>>,
 }
 
 impl Trust<'_> {
@@ -100,14 +102,18 @@ impl Trust<'_> {
     }
 }
 
-/// See [`super::rebuild`].
-pub(super) fn rebuild(
-    plain: &[u8],
-    recipe: &[u8],
-    out: &mut dyn Write,
-    max_output: u64,
-    trust: Option<&Trust<'_>>,
-) -> Result<u64, SeeThroughError> {
+/// What a recipe's header and trailer declare, and its op list.
+pub(super) struct Parts<'r> {
+    /// The op list (after the header, before the trailer).
+    pub ops: &'r [u8],
+    pub plain_len: u64,
+    pub total_len: u64,
+    /// CRC-32 of the rebuilt bytes.
+    pub crc: u32,
+}
+
+/// Checks a recipe's magic, version, flags and checksum; returns its parts.
+pub(super) fn parts(recipe: &[u8]) -> Result<Parts<'_>, SeeThroughError> {
     if recipe.len() < 4 || recipe[..4] != MAGIC {
         if recipe.len() < 4 && MAGIC.starts_with(recipe) {
             return Err(SeeThroughError::Truncated { what: "recipe" });
@@ -133,26 +139,37 @@ pub(super) fn rebuild(
         return Err(SeeThroughError::bad(5, "unknown header flags"));
     }
     let t = recipe.len() - TRAILER_LEN;
-    let stored_crc = u32::from_le_bytes([
-        recipe[t + 20],
-        recipe[t + 21],
-        recipe[t + 22],
-        recipe[t + 23],
-    ]);
-    if crc32fast::hash(&recipe[..t + 20]) != stored_crc {
+    let le32 = |at: usize| {
+        u32::from_le_bytes([recipe[at], recipe[at + 1], recipe[at + 2], recipe[at + 3]])
+    };
+    if crc32fast::hash(&recipe[..t + 20]) != le32(t + 20) {
         return Err(SeeThroughError::bad(
             (t + 20) as u64,
             "recipe checksum mismatch (corrupted recipe)",
         ));
     }
-    let plain_len = u64_le(&recipe[t..]);
-    let total_len = u64_le(&recipe[t + 8..]);
-    let crc = u32::from_le_bytes([
-        recipe[t + 16],
-        recipe[t + 17],
-        recipe[t + 18],
-        recipe[t + 19],
-    ]);
+    Ok(Parts {
+        ops: &recipe[HEADER_LEN..t],
+        plain_len: u64_le(&recipe[t..]),
+        total_len: u64_le(&recipe[t + 8..]),
+        crc: le32(t + 16),
+    })
+}
+
+/// See [`super::rebuild`].
+pub(super) fn rebuild(
+    plain: &[u8],
+    recipe: &[u8],
+    out: &mut dyn Write,
+    max_output: u64,
+    trust: Option<&Trust<'_>>,
+) -> Result<u64, SeeThroughError> {
+    let Parts {
+        ops,
+        plain_len,
+        total_len,
+        crc,
+    } = parts(recipe)?;
     if plain.len() as u64 != plain_len {
         return Err(SeeThroughError::Mismatch(format!(
             "plain stream is {} bytes, recipe expects {plain_len}",
@@ -162,7 +179,7 @@ pub(super) fn rebuild(
     if total_len > max_output {
         return Err(SeeThroughError::OutputLimit { limit: max_output });
     }
-    let mut r = Reader::new(&recipe[HEADER_LEN..t], HEADER_LEN as u64, "recipe");
+    let mut r = Reader::new(ops, HEADER_LEN as u64, "recipe");
     let mut p = Reader::new(plain, 0, "plain stream");
     let mut w = WriterOut {
         out,
@@ -171,8 +188,13 @@ pub(super) fn rebuild(
         max_output,
         crc: crc32fast::Hasher::new(),
     };
+    // streams copied from a file rebuilt before are found among the top-level ops, which
+    // the parallel rebuild walks first (with no helper free, it runs them all on this thread)
     match super::parallel::helpers() {
         Some(helpers) => super::parallel::run_top(&mut r, &mut p, &mut w, trust, &helpers)?,
+        None if trust.is_some_and(|t| t.raw.is_some()) => {
+            super::parallel::run_top(&mut r, &mut p, &mut w, trust, &super::parallel::none())?
+        }
         None => run_ops(&mut r, &mut p, &mut w, 0, trust)?,
     }
     if !r.is_empty() {
@@ -257,7 +279,13 @@ pub(super) fn run_op(
         OP_DEFLATE => {
             last = Some(match trust.and_then(|t| t.at(p.offset())) {
                 Some(bytes) => take_trusted(r, p, out, bytes)?,
-                None => run_chunks(r, p, out)?,
+                None => match super::raw_streams::known_deflate(trust, r, p) {
+                    Some((bytes, text)) => {
+                        out.put(bytes, at)?;
+                        (crc32fast::hash(text), text.len() as u64)
+                    }
+                    None => run_chunks(r, p, out)?,
+                },
             });
         }
         OP_DEFLATE_NESTED | OP_NESTED => {

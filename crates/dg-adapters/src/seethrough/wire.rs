@@ -74,6 +74,7 @@ pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Bounds-checked cursor over a byte slice; every failure is an error, never a panic.
+#[derive(Clone)]
 pub(super) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
