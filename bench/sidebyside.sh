@@ -3,8 +3,11 @@
 # uploaded with one process per file, as a CI job does, then every file is downloaded the same
 # way, by Python deltaglider 6.2.0, dg --format compat and dg native, each into its own prefix
 # of one local S3 server (moto on 127.0.0.1). Prints per tool and series: time up, time down
-# (cold: a fresh cache directory per process, as each fresh CI job has), stored/original, and
-# whether every file came back byte-identical.
+# (cold: a fresh cache directory per process, as each fresh CI job has), time down again with
+# the shared cache a first job's downloads left (warm: one cache directory and
+# DG_CACHE_ENCRYPTION_KEY for every process), stored/original, and whether every file came
+# back byte-identical. Tools: python, compat, native (the default level), native-fast,
+# native-best.
 #
 #   bench/sidebyside.sh SERIES_DIR...       e.g. bench/sidebyside.sh target/corpus/{pip,botocore}
 #
@@ -13,7 +16,7 @@
 # "python compat native"), DG_BENCH_DIR (work directory; default a fresh one under /tmp).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-[ $# -ge 1 ] || { sed -n 2,13p "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,16p "$0"; exit 2; }
 venv=${DG_BENCH_VENV:-$root/target/interop-venv}
 tools=${DG_BENCH_TOOLS:-python compat native}
 if [ -z "${DG:-}" ]; then
@@ -58,8 +61,18 @@ up_one() { # tool file url
     python) DG_LOG_LEVEL=ERROR DG_METRICS=noop "$venv/bin/deltaglider" cp "$2" "$3" >/dev/null ;;
     compat) DG_CACHE_DIR=$(mktemp -d "$work/cache.XXXXXX") "$DG" -q cp --format compat "$2" "$3" ;;
     native) DG_CACHE_DIR=$(mktemp -d "$work/cache.XXXXXX") "$DG" -q cp --format native "$2" "$3" ;;
+    native-fast | native-best)
+      DG_CACHE_DIR=$(mktemp -d "$work/cache.XXXXXX") "$DG" -q cp --format native --level "${1#native-}" "$2" "$3" ;;
   esac
 }
+# a download with the cache a previous job left: one directory and key shared by every process
+warm_one() { # tool url file
+  case $1 in
+    python) ;;
+    *) DG_CACHE_DIR="$work/shared-cache" DG_CACHE_ENCRYPTION_KEY="$warm_key" "$DG" -q cp "$2" "$3" ;;
+  esac
+}
+warm_key=$(head -c 32 /dev/urandom | base64)
 down_one() { # tool url file
   case $1 in
     python) DG_LOG_LEVEL=ERROR DG_METRICS=noop "$venv/bin/deltaglider" cp "$2" "$3" >/dev/null ;;
@@ -67,7 +80,7 @@ down_one() { # tool url file
   esac
 }
 
-printf '%-12s %-8s %9s %9s %8s  %s\n' series tool "up s" "down s" stored exact
+printf '%-12s %-12s %9s %9s %9s %8s  %s\n' series tool "up s" "down s" "warm s" stored exact
 for dir in "$@"; do
   series=$(basename "$dir")
   mapfile -t files < <(ls -1v "$dir"/* | while read -r f; do [ -f "$f" ] && echo "$f"; done)
@@ -84,8 +97,19 @@ for dir in "$@"; do
     down=$(echo "$(now) - $start" | bc)
     exact=yes
     for f in "${files[@]}"; do cmp -s "$f" "$out/$(basename "$f")" || exact=NO; done
+    warm=-
+    if [ "$t" != python ]; then
+      # the shared cache filled by a first job's downloads, then a second job timed
+      rm -rf "$work/shared-cache" "$out"; mkdir -p "$out"
+      for f in "${files[@]}"; do warm_one "$t" "s3://bench/$prefix$(basename "$f")" "$out/$(basename "$f")"; done
+      rm -rf "$out"; mkdir -p "$out"
+      start=$(now)
+      for f in "${files[@]}"; do warm_one "$t" "s3://bench/$prefix$(basename "$f")" "$out/$(basename "$f")"; done
+      warm=$(printf '%.2f' "$(echo "$(now) - $start" | bc)")
+      for f in "${files[@]}"; do cmp -s "$f" "$out/$(basename "$f")" || exact=NO; done
+    fi
     ratio=$(echo "scale=1; 100 * $(stored "$prefix") / $original" | bc)
-    printf '%-12s %-8s %9.2f %9.2f %7s%%  %s\n' "$series" "$t" "$up" "$down" "$ratio" "$exact"
-    rm -rf "$out" "$work"/cache.*
+    printf '%-12s %-12s %9.2f %9.2f %9s %7s%%  %s\n' "$series" "$t" "$up" "$down" "$warm" "$ratio" "$exact"
+    rm -rf "$out" "$work"/cache.* "$work/shared-cache"
   done
 done

@@ -80,18 +80,16 @@ impl DeltaGlider {
             (Some(_), Some(_)) => self.cached_whole_reference(&basis_sha).await,
             _ => None,
         };
-        let beside = whole.map(|whole| Beside {
-            whole,
-            plain: basis.blob.clone(),
-        });
-        let used_whole = beside.is_some();
+        let used_whole = whole.is_some();
         // the reference's own file, rebuilt: kept whole for the files of its deltaspace
         let keep_whole = (header.identical && !used_whole)
             .then(|| header.recipe.clone())
             .flatten();
         let rebuilt = blocking(move || {
-            let plain = if header.identical {
-                basis.blob
+            // one mapping of the reference's plain form for all that reads it
+            let reference = basis.blob.map()?;
+            let (plain, mapped) = if header.identical {
+                (basis.blob, Some(reference.clone()))
             } else {
                 let mut reader = delta.reader()?;
                 container::read_header(&mut reader)?;
@@ -105,15 +103,18 @@ impl DeltaGlider {
                 let mut staged = staging.create()?;
                 staged.reserve(header.plain.size, &what)?;
                 let mut plain = HashingWriter::new(staged);
-                let reference = basis.blob.map()?;
                 engine
                     .decode(&reference, &mut tail, &mut plain, header.plain.size)
                     .map_err(|e| rename(e, &what))?;
                 let (writer, sha, len) = plain.finish();
                 check(&what, "SHA-256 of the plain form", &header.plain, &sha, len)?;
-                writer.finish()?
+                (writer.finish()?, None)
             };
-            finish_from_plain(&plain, &header, tools, beside, out, &what)
+            let beside = whole.map(|whole| Beside {
+                whole,
+                plain: reference,
+            });
+            finish_from_plain(&plain, mapped, &header, tools, beside, out, &what)
         })
         .await;
         if rebuilt.is_err() && used_whole {
@@ -159,9 +160,10 @@ impl DeltaGlider {
         let what = source.to_string();
         let recipe = header.recipe.clone();
         let plain_sha = plain.sha256.clone();
-        let (out, sha, len) =
-            blocking(move || finish_from_plain(&plain.blob, &header, tools, None, out, &what))
-                .await?;
+        let (out, sha, len) = blocking(move || {
+            finish_from_plain(&plain.blob, None, &header, tools, None, out, &what)
+        })
+        .await?;
         let blob = out.finish()?;
         if let Some(recipe) = recipe {
             self.offer_whole_reference(&plain_sha, &recipe, &blob).await;
@@ -199,7 +201,7 @@ struct RebuildTools {
 /// the reference's plain form.
 struct Beside {
     whole: BlobRef,
-    plain: BlobRef,
+    plain: dg_ports::Mapped,
 }
 
 /// The reference's bytes, plain form and recipe out of `beside`, for a rebuild beside it;
@@ -208,10 +210,8 @@ fn similar_parts(
     beside: &Beside,
     tools: &RebuildTools,
 ) -> Option<(dg_ports::Mapped, dg_ports::Mapped, Vec<u8>)> {
-    let (whole, plain) = match (beside.whole.map(), beside.plain.map()) {
-        (Ok(w), Ok(p)) => (w, p),
-        _ => return None,
-    };
+    let whole = beside.whole.map().ok()?;
+    let plain = beside.plain.clone();
     let (packed, _) = crate::whole_reference::parts(&whole)?;
     let mut recipe = Vec::new();
     let limit = (whole.len() as u64).saturating_add(1 << 20).min(MAX_RECIPE);
@@ -225,10 +225,12 @@ fn similar_parts(
     Some((whole, plain, recipe))
 }
 
-/// Writes the original file from its plain form into `out`, checking size and SHA-256;
-/// beside the whole form of its reference when `beside` has it.
+/// Writes the original file from its plain form (`mapped`, when the caller has it mapped
+/// already) into `out`, checking size and SHA-256; beside the whole form of its reference
+/// when `beside` has it.
 fn finish_from_plain(
     plain: &BlobRef,
+    mapped: Option<dg_ports::Mapped>,
     header: &Header,
     tools: Option<RebuildTools>,
     beside: Option<Beside>,
@@ -244,7 +246,10 @@ fn finish_from_plain(
                 .compressor
                 .decompress(&mut &packed[..], &mut recipe, recipe_limit(header))
                 .map_err(|e| rename(e, what))?;
-            let bytes = plain.map()?;
+            let bytes = match mapped {
+                Some(m) => m,
+                None => plain.map()?,
+            };
             let similar = beside.as_ref().and_then(|b| similar_parts(b, &tools));
             let max = header.original.size;
             match &similar {
