@@ -9,30 +9,6 @@ mod common;
 use common::*;
 use dg_adapters::seethrough::{expand, rebuild, rebuild_beside, RawStreams};
 
-/// A wheel-like zip: members `pkg/m*.py` and `data/m*.json.gz` (gzip files deflated again as
-/// zip members, with `stamp` in their gzip headers as a new build's time), the members in
-/// `changed` different.
-fn release(changed: &[usize], stamp: &[u8]) -> Vec<u8> {
-    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
-    for i in 0..12usize {
-        let mut t = texty(i as u64, 30_000 + 911 * i);
-        if changed.contains(&i) {
-            t[200] ^= 0x20;
-        }
-        if i % 3 == 0 {
-            let gz = gzip_with_header(&t, &deflate(&t, 9), Some(stamp), None, None, false);
-            members.push((format!("data/m{i}.json.gz"), gz));
-        } else {
-            members.push((format!("pkg/m{i}.py"), t));
-        }
-    }
-    let refs: Vec<(&str, &[u8], Option<i64>)> = members
-        .iter()
-        .map(|(n, b)| (n.as_str(), &b[..], Some(6)))
-        .collect();
-    zip_crate(&refs, false, false)
-}
-
 fn seen(input: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (mut plain, mut recipe) = (Vec::new(), Vec::new());
     expand(input, &mut plain, &mut recipe, &opts())

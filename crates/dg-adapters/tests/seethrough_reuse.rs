@@ -19,32 +19,6 @@ fn run(input: &[u8], known: Option<&StreamIndex>, learn: bool) -> (Vec<u8>, Vec<
     (plain, recipe, stats)
 }
 
-/// A wheel-like zip: many members, some of them gzip files (stored inside deflated members,
-/// as a wheel's `.json.gz` data), one member per `changed` index different.
-fn release(changed: &[usize], gz_name: &[u8]) -> Vec<u8> {
-    let texts: Vec<Vec<u8>> = (0..12)
-        .map(|i| texty(i, 40_000 + 997 * i as usize))
-        .collect();
-    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let mut t = t.clone();
-        if changed.contains(&i) {
-            t[100] ^= 0x20;
-        }
-        if i % 3 == 0 {
-            let gz = gzip_with_header(&t, &deflate(&t, 9), Some(gz_name), None, None, false);
-            members.push((format!("data/m{i}.json.gz"), gz));
-        } else {
-            members.push((format!("pkg/m{i}.py"), t));
-        }
-    }
-    let refs: Vec<(&str, &[u8], Option<i64>)> = members
-        .iter()
-        .map(|(n, b)| (n.as_str(), &b[..], Some(6)))
-        .collect();
-    zip_crate(&refs, false, false)
-}
-
 #[test]
 fn shared_streams_reuse_the_reference_and_change_nothing() {
     let reference = release(&[], b"v1");

@@ -204,17 +204,33 @@ struct Beside {
     plain: dg_ports::Mapped,
 }
 
-/// The reference's bytes, plain form and recipe out of `beside`, for a rebuild beside it;
-/// `None` (the rebuild goes on without it) when the entry cannot be read.
-fn similar_parts(
-    beside: &Beside,
-    tools: &RebuildTools,
-) -> Option<(dg_ports::Mapped, dg_ports::Mapped, Vec<u8>)> {
-    let whole = beside.whole.map().ok()?;
-    let plain = beside.plain.clone();
-    let (packed, _) = crate::whole_reference::parts(&whole)?;
+/// What a rebuild beside the whole reference reads: the cache entry (the reference's file
+/// starts at `original_at`), the reference's plain form and its recipe.
+struct SimilarParts {
+    entry: dg_ports::Mapped,
+    original_at: usize,
+    plain: dg_ports::Mapped,
+    recipe: Vec<u8>,
+}
+
+impl SimilarParts {
+    fn similar(&self) -> Similar<'_> {
+        Similar {
+            original: self.entry.get(self.original_at..).unwrap_or_default(),
+            plain: &self.plain,
+            recipe: &self.recipe,
+        }
+    }
+}
+
+/// The parts of `beside` for a rebuild beside it; `None` (the rebuild goes on without it)
+/// when the entry cannot be read.
+fn similar_parts(beside: &Beside, tools: &RebuildTools) -> Option<SimilarParts> {
+    let entry = beside.whole.map().ok()?;
+    let (packed, original) = crate::whole_reference::parts(&entry)?;
+    let original_at = entry.len() - original.len();
     let mut recipe = Vec::new();
-    let limit = (whole.len() as u64).saturating_add(1 << 20).min(MAX_RECIPE);
+    let limit = (entry.len() as u64).saturating_add(1 << 20).min(MAX_RECIPE);
     if let Err(e) = tools
         .compressor
         .decompress(&mut &packed[..], &mut recipe, limit)
@@ -222,7 +238,12 @@ fn similar_parts(
         tracing::warn!(error = %e, "a cached whole reference is unreadable; rebuilding without it");
         return None;
     }
-    Some((whole, plain, recipe))
+    Some(SimilarParts {
+        entry,
+        original_at,
+        plain: beside.plain.clone(),
+        recipe,
+    })
 }
 
 /// Writes the original file from its plain form (`mapped`, when the caller has it mapped
@@ -253,19 +274,13 @@ fn finish_from_plain(
             let similar = beside.as_ref().and_then(|b| similar_parts(b, &tools));
             let max = header.original.size;
             match &similar {
-                Some((whole, ref_plain, ref_recipe)) => {
-                    let original = crate::whole_reference::parts(whole)
-                        .map(|(_, original)| original)
-                        .unwrap_or_default();
-                    let similar = Similar {
-                        original,
-                        plain: ref_plain,
-                        recipe: ref_recipe,
-                    };
-                    tools
-                        .expander
-                        .rebuild_beside(&bytes, &recipe, &mut hashing, max, similar)
-                }
+                Some(parts) => tools.expander.rebuild_beside(
+                    &bytes,
+                    &recipe,
+                    &mut hashing,
+                    max,
+                    parts.similar(),
+                ),
                 None => tools.expander.rebuild(&bytes, &recipe, &mut hashing, max),
             }
             .map_err(|e| rename(e, what))?;

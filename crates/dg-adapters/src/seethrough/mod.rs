@@ -394,9 +394,10 @@ pub fn rebuild_trusting(
 }
 
 /// [`rebuild`] beside a similar file rebuilt before (`similar`, indexed from its bytes, plain
-/// form and recipe): every top-level stream whose recipe and plaintext are those of one of
-/// its streams is copied from it instead of being compressed again (for a new release of an
-/// archive, most of its members). The output is the same as [`rebuild`]'s.
+/// form and recipe): every stream, at the top level or one level inside a deflate stream,
+/// whose recipe and plaintext are those of one of its streams is copied from it instead of
+/// being compressed again (for a new release of an archive, most of its members). The output
+/// is the same as [`rebuild`]'s.
 pub fn rebuild_beside(
     plain: &[u8],
     recipe: &[u8],

@@ -197,12 +197,13 @@ impl Step<'_, '_> {
         trust: Option<&Trust<'_>>,
         prev: Option<(u32, u64)>,
     ) -> Result<Option<(u32, u64)>, SeeThroughError> {
-        if let Some(bytes) = self.known_bytes(trust) {
-            out.put(bytes, self.at)?;
-            // what a gzip trailer after a deflate stream takes (a trailer never follows
-            // the other kinds copied, see `known_bytes`)
-            return Ok((self.op == OP_DEFLATE)
-                .then(|| (crc32fast::hash(self.plain), self.plain.len() as u64)));
+        // (a deflate stream is looked up by `run_op`, at any depth)
+        if self.op != OP_DEFLATE {
+            if let Some(bytes) = self.known_bytes(trust) {
+                out.put(bytes, self.at)?;
+                // no trailer follows the kinds copied here (see `known_bytes`)
+                return Ok(None);
+            }
         }
         let mut r = Reader::new(self.recipe, self.at + 1, "recipe");
         let mut p = Reader::new(self.plain, self.plain_at, "plain stream");

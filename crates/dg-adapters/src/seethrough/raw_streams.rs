@@ -103,44 +103,39 @@ impl<'a> RawStreams<'a> {
             copied: AtomicUsize::new(0),
         };
         let mut budget = MAX_INFLATED;
-        index.add(&steps, raw, None)?;
-        let mut at = 0usize;
-        for step in &steps {
-            let len = usize::try_from(step.out_len).map_err(|_| mismatch("too long"))?;
-            let end = at.saturating_add(len);
-            if step.op == OP_DEFLATE_NESTED {
-                if let Some(stream) = raw.get(at..end) {
-                    index.add_inner(step, stream, &mut budget)?;
-                }
-            }
-            at = end;
-        }
+        index.add(&steps, raw, None, &mut budget)?;
         Ok(index)
     }
 
-    /// Indexes `steps`, which write `bytes` (in the file, or in `inflated[held]`).
+    /// Indexes `steps`, which write `bytes`: the file's top-level ops (`held` is `None`),
+    /// whose nested deflate streams are inflated to index the ops inside them, or those ops
+    /// (`bytes` is `inflated[held]`).
     fn add(
         &mut self,
         steps: &[Step<'_, '_>],
         bytes: &[u8],
         held: Option<usize>,
+        budget: &mut u64,
     ) -> Result<(), SeeThroughError> {
-        let mut at = 0u64;
+        let mut at = 0usize;
         for step in steps {
-            let end = at.saturating_add(step.out_len);
-            if end > bytes.len() as u64 {
-                return Err(mismatch("its ops write more than it holds"));
-            }
+            let end = usize::try_from(step.out_len)
+                .ok()
+                .and_then(|len| at.checked_add(len))
+                .filter(|&end| end <= bytes.len())
+                .ok_or_else(|| mismatch("its ops write more than it holds"))?;
             if copied_kind(step.op, step.before_trailer) && step.out_len >= MIN_COPIED {
-                // in range: `end` is at most `bytes.len()`
-                self.by_key.insert(
-                    key(step.op, step.recipe, step.plain),
-                    (held, at as usize, end as usize),
-                );
+                self.by_key
+                    .insert(key(step.op, step.recipe, step.plain), (held, at, end));
+            }
+            if held.is_none() && step.op == OP_DEFLATE_NESTED {
+                if let Some(stream) = bytes.get(at..end) {
+                    self.add_inner(step, stream, budget)?;
+                }
             }
             at = end;
         }
-        if at != bytes.len() as u64 {
+        if at != bytes.len() {
             return Err(mismatch("its ops do not cover it"));
         }
         Ok(())
@@ -172,10 +167,9 @@ impl<'a> RawStreams<'a> {
         if text.len() as u64 != declared {
             return Err(mismatch("a stream inflates short of its declared length"));
         }
-        self.inflated.push(Vec::new());
-        let held = self.inflated.len() - 1;
-        self.add(&inner, &text, Some(held))?;
-        self.inflated[held] = text;
+        let held = self.inflated.len();
+        self.add(&inner, &text, Some(held), budget)?;
+        self.inflated.push(text);
         Ok(())
     }
 
