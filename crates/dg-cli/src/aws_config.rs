@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use dg_adapters::storage::{S3Config, S3Credentials};
 use dg_ports::{Error, Result};
 
-use crate::config::Settings;
+use crate::settings::Settings;
 
 /// What the caller said about S3 (command-line flags or builder options).
 #[derive(Debug, Default)]
@@ -52,7 +52,7 @@ fn read_ini(
     let path = settings
         .var(var)
         .map(PathBuf::from)
-        .or_else(|| crate::config::home().map(|h| h.join(".aws").join(default)));
+        .or_else(|| crate::settings::home().map(|h| h.join(".aws").join(default)));
     path.and_then(|p| std::fs::read_to_string(p).ok())
         .map(|t| parse_ini(&t))
         .unwrap_or_default()

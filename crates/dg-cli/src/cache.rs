@@ -11,7 +11,7 @@ use dg_adapters::cache::random_key;
 use dg_adapters::{EncryptedCache, FsCache, MemoryCache};
 use dg_ports::{Error, ReferenceCache, Result};
 
-use crate::config::Settings;
+use crate::settings::Settings;
 
 /// Default size cap of the on-disk cache.
 const DEFAULT_DISK_MB: u64 = 2048;
@@ -105,7 +105,7 @@ pub fn default_dir() -> PathBuf {
     let base = settings
         .var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| crate::config::home().map(|h| h.join(".cache")))
+        .or_else(|| crate::settings::home().map(|h| h.join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("dg").join("references")
 }

@@ -15,7 +15,6 @@ use dg_ports::{
 };
 
 use crate::cache::CacheSetup;
-use crate::config::ClientBuilder;
 use crate::objects::{
     Body, DeleteObjectsOutput, DownloadSummary, ListObjects, Object, ObjectHead, ObjectList,
     UploadSummary,
@@ -64,24 +63,13 @@ impl Client {
         }
     }
 
-    /// Options set one by one (nothing read from the environment).
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client configured like the `dg` command: `AWS_ENDPOINT_URL`, AWS credentials and
-    /// region, `DG_*` settings (see [`ClientBuilder::from_env`]).
-    pub fn from_env() -> Result<Client> {
-        ClientBuilder::from_env().build()
-    }
-
-    /// The domain service, for what this client does not wrap.
-    pub fn service(&self) -> &DeltaGlider {
+    /// The domain service behind this client (the library's way in; callers use the client).
+    pub(crate) fn service(&self) -> &DeltaGlider {
         &self.inner.dg
     }
 
     /// Bucket administration of the storage.
-    pub fn buckets(&self) -> &Arc<dyn Buckets> {
+    pub(crate) fn buckets(&self) -> &Arc<dyn Buckets> {
         &self.inner.buckets
     }
 
@@ -142,8 +130,7 @@ impl Client {
         options: &PutRequest,
     ) -> Result<UploadSummary> {
         let blob = body.into().into_blob(&self.inner.staging).await?;
-        let location = Location::new(bucket, key);
-        let outcome = self.inner.dg.put(blob, &location, options).await?;
+        let outcome = self.put(blob, &Location::new(bucket, key), options).await?;
         Ok(UploadSummary::new(key, outcome))
     }
 
@@ -158,7 +145,7 @@ impl Client {
             .ok_or_else(|| Error::InvalidInput(format!("{} has no file name", path.display())))?;
         let location = upload_location(&bucket, &key, &name);
         let blob = FileBlob::open(path)?;
-        let outcome = self.inner.dg.put(blob, &location, &self.inner.put).await?;
+        let outcome = self.put(blob, &location, &self.inner.put).await?;
         Ok(UploadSummary::new(&location.key, outcome))
     }
 
@@ -179,15 +166,14 @@ impl Client {
             path.to_path_buf()
         };
         let out = Box::new(DestinationFile::create(&path)?);
-        let got = self.inner.dg.get(&Location::new(bucket, key), out).await?;
+        let got = self.get(&Location::new(bucket, key), out).await?;
         Ok(DownloadSummary::new(path, got))
     }
 
     /// The file at `key`, rebuilt and checked against its SHA-256, staged in a temp file (or
     /// memory) that [`Object::reader`] streams.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Object> {
-        let out = self.inner.staging.create()?;
-        let got = self.inner.dg.get(&Location::new(bucket, key), out).await?;
+        let got = self.get_staged(&Location::new(bucket, key)).await?;
         Ok(Object::new(key, got))
     }
 
@@ -205,7 +191,7 @@ impl Client {
             out,
             slot: slot.clone(),
         });
-        let got = self.inner.dg.get(&Location::new(bucket, key), sink).await?;
+        let got = self.get(&Location::new(bucket, key), sink).await?;
         let out =
             slot.lock().ok().and_then(|mut s| s.take()).ok_or_else(|| {
                 Error::invalid(format!("s3://{bucket}/{key}"), "output not finished")
@@ -224,8 +210,6 @@ impl Client {
     /// deltas shown under their file's name.
     pub async fn list_objects(&self, request: &ListObjects) -> Result<ObjectList> {
         let page = self
-            .inner
-            .dg
             .list(&ListQuery {
                 bucket: request.bucket.clone(),
                 prefix: request.prefix.clone(),
@@ -244,10 +228,7 @@ impl Client {
 
     /// Deletes the file at `key`; the last delta of a deltaspace takes its reference with it.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<DeleteOutcome> {
-        self.inner
-            .dg
-            .delete(&Location::new(bucket, key), false)
-            .await
+        self.delete(&Location::new(bucket, key), false).await
     }
 
     /// Deletes several files, one after the other (so the last delete of a deltaspace sees the

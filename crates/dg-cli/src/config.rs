@@ -8,7 +8,7 @@ use dg_adapters::storage::{
 };
 use dg_adapters::{
     engine::{LzmaEngine, RsyncEngine, VcdiffEngine, ZstdCompressor, ZstdEngine},
-    DirStaging, LocalStorage, SeeThrough, SystemClock,
+    DirStaging, LocalStorage, MemoryStorage, SeeThrough, SystemClock,
 };
 use dg_core::{Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
 use dg_ports::{Buckets, Error, ObjectStorage, Result, Staging};
@@ -16,30 +16,7 @@ use dg_ports::{Buckets, Error, ObjectStorage, Result, Staging};
 use crate::aws_config::{s3_config, S3Flags};
 use crate::cache::CacheConfig;
 use crate::client::Client;
-
-/// Where settings that were not given explicitly come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Settings {
-    /// Environment variables and the shared AWS files fill in what was not given.
-    Environment,
-    /// Only what was given.
-    Explicit,
-}
-
-impl Settings {
-    /// A non-empty variable, in [`Settings::Environment`] only.
-    pub(crate) fn var(self, name: &str) -> Option<String> {
-        match self {
-            Settings::Environment => std::env::var(name).ok().filter(|v| !v.is_empty()),
-            Settings::Explicit => None,
-        }
-    }
-}
-
-/// The home directory (for `~/.aws` and `~/.cache`).
-pub(crate) fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
-}
+use crate::settings::Settings;
 
 /// The storage (its calls retried), its bucket administration, and the retry counter.
 type Opened = (Arc<dyn ObjectStorage>, Arc<dyn Buckets>, RetryCounter);
@@ -56,6 +33,8 @@ pub struct ClientBuilder {
     max_attempts: Option<usize>,
     cache: Option<CacheConfig>,
     staging_dir: Option<PathBuf>,
+    staging: Option<Arc<dyn Staging>>,
+    in_memory: bool,
     format: Option<Format>,
     max_ratio: Option<f64>,
     engine: Option<String>,
@@ -82,6 +61,8 @@ impl ClientBuilder {
             max_attempts: None,
             cache: None,
             staging_dir: None,
+            staging: None,
+            in_memory: false,
             format: None,
             max_ratio: None,
             engine: None,
@@ -112,6 +93,18 @@ impl ClientBuilder {
     pub fn local_dir(self, dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         self.endpoint(format!("file://{}", dir.display()))
+    }
+
+    /// Stores in this process's memory (nothing persists; for tests and estimates).
+    pub fn in_memory(mut self) -> Self {
+        self.in_memory = true;
+        self
+    }
+
+    /// Stages blobs where `staging` does (e.g. another client's, to share its temp directory).
+    pub fn staging(mut self, staging: Arc<dyn Staging>) -> Self {
+        self.staging = Some(staging);
+        self
     }
 
     /// The region (default `us-east-1`).
@@ -201,18 +194,11 @@ impl ClientBuilder {
             .staging_dir
             .clone()
             .or_else(|| settings.var("DG_TMPDIR").map(PathBuf::from));
-        let staging = match &staging_dir {
-            Some(dir) => DirStaging::new(dir.clone()),
-            None => DirStaging::system(),
-        }
-        .map_err(|e| match e {
-            Error::Io { source, .. } => Error::io(
-                "preparing a temp directory (set DG_TMPDIR to choose one)",
-                source,
-            ),
-            other => other,
-        })?;
-        let staging: Arc<dyn Staging> = Arc::new(staging);
+        let staging: Arc<dyn Staging> = match (&self.staging, &staging_dir) {
+            (Some(given), _) => given.clone(),
+            (None, Some(dir)) => Arc::new(DirStaging::new(dir.clone()).map_err(temp_dir_error)?),
+            (None, None) => Arc::new(DirStaging::system().map_err(temp_dir_error)?),
+        };
         let cache = match (&self.cache, settings) {
             (Some(c), _) => c.clone(),
             (None, Settings::Environment) => CacheConfig::from_env()?,
@@ -293,6 +279,12 @@ impl ClientBuilder {
     /// The storage the endpoint names: a local directory for `file://`, S3 otherwise, its calls
     /// retried; with its bucket administration and the retry counter.
     fn storage(&self) -> Result<Opened> {
+        if self.in_memory {
+            let memory = Arc::new(MemoryStorage::new());
+            let retrying = RetryingStorage::new(memory.clone(), RetryPolicy::attempts(1));
+            let retries = retrying.counter();
+            return Ok((Arc::new(retrying), memory, retries));
+        }
         let endpoint = self
             .endpoint
             .clone()
@@ -336,6 +328,17 @@ impl ClientBuilder {
     }
 }
 
+/// A temp directory that could not be prepared, with the setting that chooses another.
+fn temp_dir_error(e: Error) -> Error {
+    match e {
+        Error::Io { source, .. } => Error::io(
+            "preparing a temp directory (set DG_TMPDIR to choose one)",
+            source,
+        ),
+        other => other,
+    }
+}
+
 /// The diff engines, the default (VCDIFF, readable by Python deltaglider) first; dg's native
 /// format writes LZMA where it takes the input (reference + file up to 64 MiB). Builds with
 /// the `xdelta3` feature add the `xdelta3` crate's engine last, so it writes only when asked for
@@ -351,4 +354,17 @@ pub fn engines() -> EngineSet {
     #[cfg(feature = "xdelta3")]
     engines.push(Arc::new(dg_adapters::engine::Xdelta3LibEngine));
     EngineSet::new(engines).with_native_default("lzma")
+}
+
+impl Client {
+    /// Options set one by one (nothing read from the environment).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured like the `dg` command: `AWS_ENDPOINT_URL`, AWS credentials and
+    /// region, `DG_*` settings (see [`ClientBuilder::from_env`]).
+    pub fn from_env() -> Result<Client> {
+        ClientBuilder::from_env().build()
+    }
 }

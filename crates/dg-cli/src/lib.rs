@@ -15,7 +15,9 @@
 //! | [`Client::delete_object`], [`Client::delete_objects`] | delete; a reference goes with its last delta |
 //! | [`Client::verify`], [`Client::stats`] | check every object; what a prefix costs |
 //!
-//! [`Client::service`] gives the underlying [`dg_core::DeltaGlider`] for anything else.
+//! Below those, operations on [`Location`]s return the domain's own outcomes (what the `dg`
+//! command is built on): [`Client::put`], [`Client::get`], [`Client::delete_stored`],
+//! [`Client::list`], [`Client::leftovers`], [`Client::bucket_settings`]…
 //!
 //! # Example
 //!
@@ -58,7 +60,9 @@ pub mod cache;
 mod client;
 mod config;
 mod objects;
+mod settings;
 pub mod stats;
+mod stored;
 pub mod url;
 
 pub use cache::CacheConfig;
@@ -71,3 +75,4 @@ pub use objects::{
     ObjectSummary, UploadSummary,
 };
 pub use stats::{Stats, StatsCache, StatsMode, StatsOptions};
+pub use stored::HOUSEKEEPING;

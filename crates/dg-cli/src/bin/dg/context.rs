@@ -1,23 +1,15 @@
 //! Turning global flags into a configured [`Client`] (the library builds storage, cache and
 //! engines; environment variables fill in what the flags leave open).
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use dg::{Client, ClientBuilder};
-use dg_core::DeltaGlider;
-use dg_ports::{Buckets, Staging};
 
 use crate::args::Global;
 
 /// Everything a command needs.
 pub struct Context {
-    /// The library client the commands run on.
+    /// The library client the commands run on: their only way into the domain.
     pub client: Client,
-    /// Shortcuts into the client.
-    pub dg: DeltaGlider,
-    pub buckets: Arc<dyn Buckets>,
-    pub staging: Arc<dyn Staging>,
     pub quiet: bool,
     /// One JSON object per line instead of text.
     pub json: bool,
@@ -58,12 +50,8 @@ fn jobs(flag: Option<usize>) -> Result<usize> {
 impl Context {
     /// Builds the client for these global flags.
     pub fn new(global: &Global) -> Result<Self> {
-        let client = client(global)?;
         Ok(Context {
-            dg: client.service().clone(),
-            buckets: client.buckets().clone(),
-            staging: client.staging().clone(),
-            client,
+            client: client(global)?,
             quiet: global.quiet,
             json: global.json,
             jobs: jobs(global.jobs)?,

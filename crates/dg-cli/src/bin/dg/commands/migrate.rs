@@ -59,7 +59,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
                 );
             }
             // original sizes: a source already in dg storage reports its files' sizes
-            let scan = remote_files(&ctx.dg, src_bucket, &src_prefix, true, &filters).await?;
+            let scan = remote_files(&ctx.client, src_bucket, &src_prefix, true, &filters).await?;
             problems = scan.problems;
             scan.files
                 .into_iter()
@@ -97,7 +97,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
     bulk::check_bucket(ctx, &bucket, &prefix).await?;
     // What earlier runs copied: every write is atomic, so a file that is listed is complete.
     let there: HashMap<String, u64> =
-        remote_files(&ctx.dg, &bucket, &prefix, true, &Filters::default())
+        remote_files(&ctx.client, &bucket, &prefix, true, &Filters::default())
             .await?
             .files
             .into_iter()
@@ -111,7 +111,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
             jobs.push(c.job);
         }
     }
-    let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
+    let policy = (!put.no_delta).then(|| ctx.client.policy());
     let plan = Plan::uploads(jobs, policy);
     if !ctx.quiet && !ctx.json {
         let line = if plan.is_empty() {

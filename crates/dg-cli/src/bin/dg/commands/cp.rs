@@ -77,10 +77,9 @@ fn single(ctx: &Context, put: PutRequest, dryrun: bool, bytes: u64) -> (Reporter
     let reporter = Reporter::new(ctx.json, ctx.quiet, dryrun, 1, bytes)
         .with_retries(ctx.client.retry_counter());
     let runner = Runner {
-        dg: ctx.dg.clone(),
+        client: ctx.client.clone(),
         put,
         progress: reporter.progress(),
-        staging: ctx.staging.clone(),
     };
     (reporter, runner)
 }
@@ -130,7 +129,7 @@ async fn upload(
 }
 
 fn stdin_blob(ctx: &Context) -> Result<BlobRef> {
-    let mut staged = ctx.staging.create()?;
+    let mut staged = ctx.client.staging().create()?;
     let mut buf = vec![0u8; 1 << 20];
     let mut stdin = std::io::stdin().lock();
     loop {
@@ -154,8 +153,8 @@ async fn download(ctx: &Context, args: &CpArgs, bucket: &str, key: &str, dst: &P
         if args.dryrun {
             usage!("--dryrun does not apply to writing standard output");
         }
-        let staged = ctx.staging.create()?;
-        let outcome = ctx.dg.get(&location, staged).await?;
+        let staged = ctx.client.staging().create()?;
+        let outcome = ctx.client.get(&location, staged).await?;
         let mut reader = outcome.blob.reader()?;
         let mut stdout = std::io::stdout().lock();
         std::io::copy(&mut reader, &mut stdout).context("writing to standard output")?;
@@ -237,7 +236,7 @@ async fn recursive(
                     size: f.size,
                 })
                 .collect();
-            let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
+            let policy = (!put.no_delta).then(|| ctx.client.policy());
             let plan = Plan::uploads(jobs, policy);
             let mut run = Bulk::new(ctx, put, args.dryrun, std::slice::from_ref(&plan), 0);
             run.problems(&scan.problems, "upload");
@@ -254,7 +253,7 @@ async fn recursive(
             let prefix = dir_prefix(&key);
             // Sizes read from metadata: a plain object at `x.delta` is then known for the file
             // of its own it is, whatever else the listing holds.
-            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
+            let scan = remote_files(&ctx.client, &bucket, &prefix, true, &filters).await?;
             let root = DestinationDir::open(&dir)?;
             let mut problems = scan.problems;
             let mut jobs = Vec::new();

@@ -1,15 +1,11 @@
 //! `dg mb`, `dg rb` and `dg settings`.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use dg_core::BucketSettings;
-use dg_ports::ObjectStorageExt;
 
 use crate::args::{BucketArgs, MbArgs, SettingsArgs};
 use crate::context::Context;
 use crate::url::Target;
-
-/// dg's own objects in a bucket (settings, cached stats, temporary files).
-const HOUSEKEEPING: &str = ".deltaglider/";
 
 fn bucket_name(url: &str) -> Result<String> {
     let target = Target::parse(url)?;
@@ -39,7 +35,7 @@ pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
             format: args.format,
             level: args.level,
         };
-        ctx.dg
+        ctx.client
             .set_bucket_settings(&name, &settings)
             .await
             .with_context(|| format!("bucket {name} was made, but its settings were not saved"))?;
@@ -51,25 +47,7 @@ pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
 /// Removes a bucket that holds nothing but dg's housekeeping, deleting that first.
 pub async fn remove(ctx: &Context, args: &BucketArgs) -> Result<()> {
     let name = bucket_name(&args.bucket)?;
-    let storage = ctx.dg.storage();
-    let objects = storage.list_all(&name, "").await?;
-    let files = objects
-        .iter()
-        .filter(|o| !o.location.key.starts_with(HOUSEKEEPING))
-        .count();
-    if files > 0 {
-        bail!(
-            "bucket {name} is not empty: it holds {files} object(s); delete them first with \
-             `dg rm -r s3://{name}/`"
-        );
-    }
-    for object in &objects {
-        storage
-            .delete(&object.location)
-            .await
-            .with_context(|| format!("deleting {}", object.location))?;
-    }
-    ctx.buckets.delete_bucket(&name).await?;
+    ctx.client.delete_bucket(&name).await?;
     say(
         ctx,
         "remove_bucket",
@@ -83,15 +61,14 @@ pub async fn remove(ctx: &Context, args: &BucketArgs) -> Result<()> {
 pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
     let name = bucket_name(&args.bucket)?;
     // a missing bucket is an error here, not a bucket without settings
-    ctx.dg
-        .storage()
-        .list_all(&name, dg_core::SETTINGS_KEY)
+    ctx.client
+        .check_bucket(&name, dg_core::SETTINGS_KEY)
         .await?;
-    let mut settings = ctx.dg.bucket_settings(&name).await?;
+    let mut settings = ctx.client.bucket_settings(&name).await?;
     if args.format.is_some() || args.level.is_some() {
         settings.format = args.format.or(settings.format);
         settings.level = args.level.or(settings.level);
-        ctx.dg.set_bucket_settings(&name, &settings).await?;
+        ctx.client.set_bucket_settings(&name, &settings).await?;
     }
     let format = settings.format.map(|f| f.name());
     let level = settings.level.map(|l| l.name());

@@ -5,10 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use chrono::{DateTime, NaiveDateTime, Utc};
-use dg_ports::{ObjectInfo, ObjectStorageExt};
+use dg_ports::ObjectInfo;
 use futures::StreamExt;
 use serde_json::json;
+
+use dg_core::housekeeping::{verdict, LeftoverKind as Kind};
 
 use crate::args::PurgeArgs;
 use crate::context::Context;
@@ -16,69 +17,11 @@ use crate::exit::{usage, SomeFailed};
 use crate::format::human_size;
 use crate::url::Target;
 
-/// What an object is to purge.
-#[derive(Clone, Copy)]
-enum Kind {
-    Temp,
-    Orphan,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Temp => "temporary file",
-            Kind::Orphan => "orphan reference",
-        }
-    }
-}
-
 /// What became of one object.
 enum Fate {
     Deleted { why: String },
     Kept,
     Failed(String),
-}
-
-/// True when `info` was last written more than `grace` before `now`. A store that gives no
-/// time could be holding a reference an upload is writing its first delta against: such an
-/// object counts as old only when no grace period was asked for.
-fn older_than(info: &ObjectInfo, grace: Duration, now: SystemTime) -> bool {
-    match info.last_modified {
-        Some(t) => now
-            .duration_since(t)
-            .map(|age| age >= grace)
-            .unwrap_or(false),
-        None => grace.is_zero(),
-    }
-}
-
-/// Why a temporary file may go, or `None` to keep it.
-fn temp_verdict(info: &ObjectInfo, grace: Duration, now: SystemTime) -> Option<String> {
-    match info.metadata.get("dg-expires-at") {
-        Some(text) => match parse_expiry(text) {
-            Some(at) if at <= now => Some(format!("expired {text}")),
-            Some(_) => None,
-            None => {
-                tracing::warn!(object = %info.location, "unreadable dg-expires-at {text:?}");
-                older_than(info, grace, now).then(|| "no readable expiry, old".to_string())
-            }
-        },
-        None => older_than(info, grace, now).then(|| "no expiry, old".to_string()),
-    }
-}
-
-/// Parses Python's `datetime.isoformat()` output (with or without an offset; naive is UTC).
-pub fn parse_expiry(text: &str) -> Option<SystemTime> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(&text.replace(' ', "T")) {
-        return Some(t.with_timezone(&Utc).into());
-    }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(t.and_utc().into());
-        }
-    }
-    None
 }
 
 pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
@@ -90,8 +33,8 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
             _ => usage!("name a bucket: s3://BUCKET"),
         },
     };
-    let storage = ctx.dg.storage().clone();
-    let leftovers = ctx.dg.leftovers(&bucket, "").await?;
+    let client = &ctx.client;
+    let leftovers = ctx.client.leftovers(&bucket, "").await?;
     let now = SystemTime::now();
     let (dryrun, grace) = (args.dryrun, args.older_than);
     let candidates = leftovers
@@ -106,25 +49,19 @@ pub async fn run(ctx: &Context, args: &PurgeArgs) -> Result<()> {
         );
     let fates: Vec<(ObjectInfo, Kind, Fate)> = futures::stream::iter(candidates)
         .map(|(object, kind)| {
-            let storage = storage.clone();
             async move {
                 // Listings carry no metadata (and the object may have changed): look again.
-                let info = match storage.head_opt(&object.location).await {
+                let info = match client.stored_object(&object.location).await {
                     Ok(Some(info)) => info,
                     Ok(None) => return (object, kind, Fate::Kept),
                     Err(e) => return (object, kind, Fate::Failed(e.to_string())),
                 };
-                let why = match kind {
-                    Kind::Temp => temp_verdict(&info, grace, now),
-                    Kind::Orphan => {
-                        older_than(&info, grace, now).then(|| "no delta uses it".to_string())
-                    }
-                };
+                let why = verdict(kind, &info, grace, now);
                 let Some(why) = why else {
                     return (object, kind, Fate::Kept);
                 };
                 if !dryrun {
-                    if let Err(e) = storage.delete(&object.location).await {
+                    if let Err(e) = client.delete_raw(&object.location).await {
                         return (object, kind, Fate::Failed(e.to_string()));
                     }
                 }
@@ -195,43 +132,5 @@ fn humanise(d: Duration) -> String {
         _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
         _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn an_object_without_a_time_is_old_only_without_a_grace_period() {
-        let now = SystemTime::now();
-        let mut info = ObjectInfo {
-            location: dg_ports::Location::new("b", "s/reference.bin"),
-            size: 1,
-            last_modified: None,
-            etag: None,
-            metadata: Default::default(),
-        };
-        assert!(!older_than(&info, Duration::from_secs(3600), now));
-        assert!(older_than(&info, Duration::ZERO, now));
-        info.last_modified = Some(now - Duration::from_secs(7200));
-        assert!(older_than(&info, Duration::from_secs(3600), now));
-        info.last_modified = Some(now - Duration::from_secs(60));
-        assert!(!older_than(&info, Duration::from_secs(3600), now));
-    }
-
-    #[test]
-    fn reads_python_isoformat() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_566_600);
-        assert_eq!(parse_expiry("2024-05-01T12:30:00+00:00"), Some(t));
-        assert_eq!(parse_expiry("2024-05-01T12:30:00Z"), Some(t));
-        assert_eq!(parse_expiry("2024-05-01T14:30:00+02:00"), Some(t));
-        assert_eq!(parse_expiry("2024-05-01T12:30:00"), Some(t));
-        assert_eq!(
-            parse_expiry("2024-05-01T12:30:00.250000+00:00"),
-            Some(t + Duration::from_millis(250))
-        );
-        assert_eq!(parse_expiry("yesterday"), None);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
-use dg_core::DeltaGlider;
+use dg::Client;
 use tracing::warn;
 
 use crate::filters::Filters;
@@ -188,13 +188,13 @@ pub fn dir_prefix(key: &str) -> String {
 /// With `original_sizes`, deltas report the size of their file (one HEAD each). Objects the
 /// listing could not show (bad metadata) are problems.
 pub async fn remote_files(
-    dg: &DeltaGlider,
+    client: &Client,
     bucket: &str,
     prefix: &str,
     original_sizes: bool,
     filters: &Filters,
 ) -> Result<Scan<RemoteFile>> {
-    let listing = dg.list_all(bucket, prefix, original_sizes).await?;
+    let listing = client.list_all(bucket, prefix, original_sizes).await?;
     let mut out: Vec<RemoteFile> = listing
         .entries
         .into_iter()

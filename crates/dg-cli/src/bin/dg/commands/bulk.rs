@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Result;
-use dg_core::{ListQuery, PutRequest};
+use dg_core::PutRequest;
 
 use crate::context::Context;
 use crate::filters::Filters;
@@ -29,10 +29,9 @@ impl Bulk {
             .with_retries(ctx.client.retry_counter());
         reporter.tally.skipped = skipped;
         let runner = Runner {
-            dg: ctx.dg.clone(),
+            client: ctx.client.clone(),
             put,
             progress: reporter.progress(),
-            staging: ctx.staging.clone(),
         };
         Bulk {
             reporter,
@@ -87,14 +86,5 @@ pub fn progress_visible(ctx: &Context) -> bool {
 
 /// Fails early (one clear error instead of one per file) when the bucket does not exist.
 pub async fn check_bucket(ctx: &Context, bucket: &str, prefix: &str) -> Result<()> {
-    ctx.dg
-        .list(&ListQuery {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            delimiter: Some("/".into()),
-            max_keys: 1,
-            ..ListQuery::default()
-        })
-        .await?;
-    Ok(())
+    Ok(ctx.client.check_bucket(bucket, prefix).await?)
 }

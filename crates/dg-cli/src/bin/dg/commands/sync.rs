@@ -59,7 +59,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
             let prefix = dir_prefix(&key);
             // original sizes: a delta's stored size says nothing about its file
             // objects whose metadata cannot be read count as missing: the upload replaces them
-            let remote = remote_files(&ctx.dg, &bucket, &prefix, true, &filters)
+            let remote = remote_files(&ctx.client, &bucket, &prefix, true, &filters)
                 .await?
                 .files;
             let scan = local_files(&dir, &filters, Links::Follow)?;
@@ -106,7 +106,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                     })
                     .collect();
             }
-            let policy = (!put.no_delta).then(|| &ctx.dg.config().policy);
+            let policy = (!put.no_delta).then(|| ctx.client.policy());
             let plans = [Plan::uploads(uploads, policy), Plan::deletes(deletes)];
             let mut run = Bulk::new(ctx, put, args.dryrun, &plans, skipped);
             run.problems(&scan.problems, "upload");
@@ -121,7 +121,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
                 usage!("{} is not a directory", dir.display());
             }
             let prefix = dir_prefix(&key);
-            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
+            let scan = remote_files(&ctx.client, &bucket, &prefix, true, &filters).await?;
             let mut problems = scan.problems;
             let remote = scan.files;
             let root = DestinationDir::open(&dir)?;

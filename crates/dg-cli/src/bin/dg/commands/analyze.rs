@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use dg_adapters::engine::ZstdCompressor;
-use dg_adapters::{FileBlob, MemoryCache, MemoryStorage, SeeThrough, SystemClock};
+use dg::{CacheConfig, Client};
+use dg_adapters::FileBlob;
 use dg_core::policy::SNIFF_LEN;
-use dg_core::{Config, DeltaGlider, Ports, PutRequest};
+use dg_core::PutRequest;
 use dg_ports::{BlobRef, Location};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -109,7 +108,7 @@ impl Space {
 pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
     let request = delta_request(&args.delta, false)?;
     let filters = bulk::filters(&args.filters.ordered)?;
-    let policy = ctx.dg.config().policy.clone();
+    let policy = ctx.client.policy().clone();
     let files: Vec<File> = match Target::parse(&args.target)? {
         Target::Local(dir) => {
             if !dir.is_dir() {
@@ -132,7 +131,7 @@ pub async fn run(ctx: &Context, args: &AnalyzeArgs) -> Result<()> {
         Target::S3 { bucket, key } => {
             let prefix = dir_prefix(&key);
             // judged by name: reading every file's first bytes would cost a request each
-            let scan = remote_files(&ctx.dg, &bucket, &prefix, true, &filters).await?;
+            let scan = remote_files(&ctx.client, &bucket, &prefix, true, &filters).await?;
             warn_problems(&scan.problems);
             scan.files
                 .into_iter()
@@ -246,20 +245,15 @@ async fn estimate(
         .filter(|f| f.eligible)
         .map(|f| f.size)
         .fold(0, u64::saturating_add);
-    let storage = Arc::new(MemoryStorage::new());
-    storage.create_bucket_now(SCRATCH);
-    let scratch = DeltaGlider::new(
-        Ports {
-            storage,
-            cache: Arc::new(MemoryCache::new(64 << 20)),
-            staging: ctx.staging.clone(),
-            engines: dg::engines(),
-            clock: Arc::new(SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
-            expander: Some(Arc::new(SeeThrough::default())),
-        },
-        Config::default(),
-    );
+    // An estimate: the chosen files stored in memory, as an upload would store them.
+    let scratch = Client::builder()
+        .in_memory()
+        .cache(CacheConfig::Memory {
+            max_bytes: 64 << 20,
+        })
+        .staging(ctx.client.staging().clone())
+        .build()?;
+    scratch.create_bucket(SCRATCH).await?;
     let mut encoded = 0u64;
     for (i, file) in chosen.iter().enumerate() {
         let blob = read(ctx, file).await?;
@@ -292,8 +286,8 @@ async fn read(ctx: &Context, file: &File) -> Result<BlobRef> {
         Origin::Local(path) => Ok(FileBlob::open(path)?),
         Origin::Stored(location) => {
             let got = ctx
-                .dg
-                .get(location, ctx.staging.create()?)
+                .client
+                .get_staged(location)
                 .await
                 .with_context(|| format!("reading {location}"))?;
             Ok(got.blob)

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context as _, Result};
+use dg::Client;
 use dg_adapters::{DestinationDir, FileBlob};
-use dg_core::{DeleteOutcome, DeltaGlider, GetOutcome, PutOutcome, PutRequest};
-use dg_ports::{BlobRef, Location, StagedBlob, Staging};
+use dg_core::{DeleteOutcome, GetOutcome, PutOutcome, PutRequest};
+use dg_ports::{BlobRef, Location, StagedBlob};
 use tokio::task::JoinSet;
 
 pub use plan::Plan;
@@ -118,14 +119,12 @@ pub enum Done {
     DeletedLocal,
 }
 
-/// What every job needs: the service, how to store uploads, where to show progress.
+/// What every job needs: the client, how to store uploads, where to show progress.
 #[derive(Clone, Debug)]
 pub struct Runner {
-    pub dg: DeltaGlider,
+    pub client: Client,
     pub put: PutRequest,
     pub progress: Progress,
-    /// Where copies are staged between reading and storing.
-    pub staging: Arc<dyn Staging>,
 }
 
 impl Runner {
@@ -155,12 +154,12 @@ impl Runner {
                 ..
             } => {
                 // whole, for hashing and delta encoding; a plain object is taken as it is
-                let got = self.dg.get(source, self.staging.create()?).await?;
+                let got = self.client.get_staged(source).await?;
                 Ok(Done::Uploaded(self.upload(got.blob, destination).await?))
             }
-            Job::Delete { target } => {
-                Ok(Done::Deleted(self.dg.delete_stored(target, false).await?))
-            }
+            Job::Delete { target } => Ok(Done::Deleted(
+                self.client.delete_stored(target, false).await?,
+            )),
             Job::DeleteLocal { root, relative, .. } => {
                 let (root, relative) = (root.clone(), relative.clone());
                 tokio::task::spawn_blocking(move || root.remove(&relative))
@@ -173,7 +172,7 @@ impl Runner {
 
     /// Stores `blob` at `destination`.
     pub async fn upload(&self, blob: BlobRef, destination: &Location) -> Result<PutOutcome> {
-        Ok(self.dg.put(blob, destination, &self.put).await?)
+        Ok(self.client.put(blob, destination, &self.put).await?)
     }
 
     /// Rebuilds `source` into the file `relative` below `root` (directories created, never
@@ -189,7 +188,7 @@ impl Runner {
             inner: Box::new(root.create(relative, modified)?),
             progress: self.progress.clone(),
         };
-        Ok(self.dg.get(source, Box::new(out)).await?)
+        Ok(self.client.get(source, Box::new(out)).await?)
     }
 
     /// Runs every job of `plan`, at most `jobs` at once, reporting each result as it arrives.

@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: &LsArgs) -> Result<()> {
     let (mut files, mut original, mut stored) = (0u64, 0u64, 0u64);
     let mut unreadable = 0u64;
     loop {
-        let page = ctx.dg.list(&query).await?;
+        let page = ctx.client.list(&query).await?;
         for s in &page.skipped {
             unreadable += 1;
             err!(

@@ -2,7 +2,7 @@
 //! every file under a prefix.
 
 use anyhow::Result;
-use dg_ports::{Error, Location, ObjectStorageExt};
+use dg_ports::{Error, Location};
 
 use crate::args::RmArgs;
 use crate::commands::bulk::{self, Bulk};
@@ -22,7 +22,7 @@ pub async fn run(ctx: &Context, args: &RmArgs) -> Result<()> {
         usage!("--exclude/--include need -r/--recursive");
     }
     let location = Location::new(bucket, key);
-    let exact_object = || async { ctx.dg.storage().head_opt(&location).await };
+    let exact_object = || async { ctx.client.stored_object(&location).await };
     if key.is_empty() || (key.ends_with('/') && exact_object().await?.is_none()) {
         usage!("s3://{bucket}/{key} is a prefix; name a file to delete, or use `dg rm -r`");
     }
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, args: &RmArgs) -> Result<()> {
         reporter.planned(&job);
         return Ok(());
     }
-    let outcome = ctx.dg.delete(&location, args.force).await?;
+    let outcome = ctx.client.delete(&location, args.force).await?;
     reporter.print(&job, &Done::Deleted(outcome));
     Ok(())
 }
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Context, args: &RmArgs) -> Result<()> {
 async fn recursive(ctx: &Context, args: &RmArgs, bucket: &str, key: &str) -> Result<()> {
     let filters = bulk::filters(&args.filters.ordered)?;
     let prefix = dir_prefix(key);
-    let jobs = remote_files(&ctx.dg, bucket, &prefix, false, &filters)
+    let jobs = remote_files(&ctx.client, bucket, &prefix, false, &filters)
         .await?
         .files
         .into_iter()
@@ -62,12 +62,12 @@ async fn recursive(ctx: &Context, args: &RmArgs, bucket: &str, key: &str) -> Res
     run.run(plan).await;
     if filters.is_empty() && !args.dryrun {
         // References no delta needs any more (orphans); those still needed are refused and kept.
-        let left = ctx.dg.list_all(bucket, &prefix, false).await?;
+        let left = ctx.client.list_all(bucket, &prefix, false).await?;
         for reference in left.references {
             let job = Job::Delete {
                 target: reference.location.clone(),
             };
-            match ctx.dg.delete_stored(&reference.location, false).await {
+            match ctx.client.delete_stored(&reference.location, false).await {
                 Ok(_) => run.reporter.reference_removed(&reference.location),
                 Err(Error::Precondition { .. } | Error::NotFound { .. }) => {}
                 Err(e) => run.reporter.done(&job, Err(e.into())),
