@@ -27,6 +27,15 @@ pub struct BucketSettings {
     pub level: Option<dg_ports::Level>,
 }
 
+/// One value of the settings text; a bad one is stored data that cannot be read.
+fn setting<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T> {
+    value.trim().parse().map_err(|why: String| Error::InvalidData {
+        what: SETTINGS_KEY.to_string(),
+        reason: why,
+        source: None,
+    })
+}
+
 impl BucketSettings {
     /// Parses the settings text; unknown keys are ignored, a bad value is an error.
     pub fn parse(text: &str) -> Result<Self> {
@@ -39,31 +48,10 @@ impl BucketSettings {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
             };
-            if key.trim() == "level" {
-                settings.level =
-                    Some(
-                        value
-                            .trim()
-                            .parse()
-                            .map_err(|why: String| Error::InvalidData {
-                                what: SETTINGS_KEY.to_string(),
-                                reason: why,
-                                source: None,
-                            })?,
-                    );
-            }
-            if key.trim() == "format" {
-                settings.format =
-                    Some(
-                        value
-                            .trim()
-                            .parse()
-                            .map_err(|why: String| Error::InvalidData {
-                                what: SETTINGS_KEY.to_string(),
-                                reason: why,
-                                source: None,
-                            })?,
-                    );
+            match key.trim() {
+                "level" => settings.level = Some(setting(value)?),
+                "format" => settings.format = Some(setting(value)?),
+                _ => {}
             }
         }
         Ok(settings)
