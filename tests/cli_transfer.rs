@@ -444,6 +444,14 @@ fn second_sync_of_a_thousand_files_transfers_exactly_the_three_changed() {
         .find(|r| r["source"] == "big/releases/r-2.tar")
         .unwrap();
     assert_eq!(delta["stored_as"], "delta", "{delta}");
+    // a file stored whole says why, for people and for machines
+    let whole = of(&second, "upload")
+        .into_iter()
+        .find(|r| r["source"] == "big/small/03/f0003.txt")
+        .unwrap();
+    assert_eq!(whole["stored_as"], "direct", "{whole}");
+    assert_eq!(whole["reason"], "not a delta-eligible file type", "{whole}");
+    assert_eq!(whole["reason_code"], "not_eligible", "{whole}");
 
     let third = env.json(&["sync", "big", "s3://releases/big/", "--size-only"]);
     assert_eq!(summary(&third)["transferred"], 0);

@@ -29,11 +29,14 @@ pub struct BucketSettings {
 
 /// One value of the settings text; a bad one is stored data that cannot be read.
 fn setting<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T> {
-    value.trim().parse().map_err(|why: String| Error::InvalidData {
-        what: SETTINGS_KEY.to_string(),
-        reason: why,
-        source: None,
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|why: String| Error::InvalidData {
+            what: SETTINGS_KEY.to_string(),
+            reason: why,
+            source: None,
+        })
 }
 
 impl BucketSettings {

@@ -99,15 +99,17 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// The 32 bytes of a hex SHA-256 of a header. The hashes come from dg's own hashing or from
+/// stored metadata, never from the caller, so a bad one is invalid data.
 fn sha_bytes(hex: &str) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
+    let not_sha = || bad(format!("not a SHA-256: {hex:?}"));
     if hex.len() != 64 {
-        return Err(Error::InvalidInput(format!("not a SHA-256: {hex:?}")));
+        return Err(not_sha());
     }
     for (i, slot) in out.iter_mut().enumerate() {
         let pair = hex.get(i * 2..i * 2 + 2).unwrap_or("");
-        *slot = u8::from_str_radix(pair, 16)
-            .map_err(|_| Error::InvalidInput(format!("not a SHA-256: {hex:?}")))?;
+        *slot = u8::from_str_radix(pair, 16).map_err(|_| not_sha())?;
     }
     Ok(out)
 }

@@ -5,7 +5,8 @@ use tracing::debug;
 
 use crate::codec;
 use crate::container;
-use crate::meta::{self, classify, DeltaInfo, ObjectKind};
+use crate::format::{Compat, Native, StorageFormat};
+use crate::meta::{self, classify, ObjectKind};
 use crate::service::DeltaGlider;
 use crate::transfer::{blocking, spool};
 
@@ -82,7 +83,7 @@ impl DeltaGlider {
             }
             ObjectKind::Reference { .. } if meta::is_native(&got.info.metadata) => {
                 let stored = self.spool_whole(got).await?;
-                self.rebuild_native_reference(source, stored, out).await
+                Native(self).read_reference(source, stored, out).await
             }
             ObjectKind::Direct { sha256 } | ObjectKind::Reference { sha256 } => {
                 out.reserve(stored_size, &source.to_string())?;
@@ -105,10 +106,16 @@ impl DeltaGlider {
                     let d = delta.clone();
                     blocking(move || codec::head(&d, 16)).await?
                 };
+                // The format is the delta's own: Python's deltas in a native deltaspace are
+                // read as the compatible deltas they are.
                 if container::is_native(&prefix) {
-                    self.rebuild_native(source, delta, info, out).await
+                    Native(self)
+                        .rebuild(source, delta, &prefix, info, out)
+                        .await
                 } else {
-                    self.rebuild(source, delta, &prefix, info, out).await
+                    Compat(self)
+                        .rebuild(source, delta, &prefix, info, out)
+                        .await
                 }
             }
         }
@@ -122,61 +129,6 @@ impl DeltaGlider {
         let spooled = spool(got.body, staged, got.info.size, &source.to_string()).await?;
         check_size(&source, got.info.size, spooled.len)?;
         spooled.writer.finish()
-    }
-
-    /// Rebuilds a file from a delta straight against the stored reference (compatible format).
-    async fn rebuild(
-        &self,
-        source: Location,
-        delta: BlobRef,
-        prefix: &[u8],
-        info: DeltaInfo,
-        mut out: Box<dyn StagedBlob>,
-    ) -> Result<GetOutcome> {
-        let stored_size = delta.len();
-        let ref_loc = source.with_key(info.ref_key.clone());
-        let reference = self
-            .load_reference(&ref_loc, info.ref_sha256.as_deref())
-            .await?;
-        let engine = self.engines().for_delta(prefix).cloned().ok_or_else(|| {
-            Error::invalid(
-                &source,
-                format!(
-                    "its delta format is not one dg reads (starts with {:02x?}; engines: {})",
-                    prefix.get(..prefix.len().min(4)).unwrap_or_default(),
-                    self.engines().names().join(", ")
-                ),
-            )
-        })?;
-        let max_output = match info.file_size {
-            Some(size) => size,
-            None => unsized_limit(
-                reference.blob.len(),
-                stored_size,
-                self.config().max_object_size,
-            ),
-        };
-        let what = source.to_string();
-        if let Some(size) = info.file_size {
-            out.reserve(size, &what)?;
-        }
-        let (out, sha, len) = blocking(move || {
-            codec::decode(engine.as_ref(), &reference.blob, &delta, out, max_output)
-                .map_err(|e| crate::reference::rename(e, &what))
-        })
-        .await?;
-        if let Some(size) = info.file_size {
-            check_size(&source, size, len)?;
-        }
-        check_sha(&source, &info.file_sha256, &sha)?;
-        Ok(GetOutcome {
-            blob: out.finish()?,
-            source,
-            served: Served::Delta,
-            size: len,
-            stored_size,
-            sha256: sha,
-        })
     }
 }
 
@@ -221,7 +173,7 @@ pub(crate) fn check_recorded_size(source: &Location, size: Option<u64>, max: u64
     }
 }
 
-fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {
+pub(crate) fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {
     if expected.eq_ignore_ascii_case(actual) {
         Ok(())
     } else {
@@ -234,7 +186,7 @@ fn check_sha(source: &Location, expected: &str, actual: &str) -> Result<()> {
     }
 }
 
-fn check_size(source: &Location, expected: u64, actual: u64) -> Result<()> {
+pub(crate) fn check_size(source: &Location, expected: u64, actual: u64) -> Result<()> {
     if expected == actual {
         Ok(())
     } else {

@@ -11,6 +11,23 @@ use dg_adapters::{EncryptedCache, FsCache, MemoryStaging, MemoryStorage, SystemC
 use dg_core::{Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
 use dg_ports::{BytesBlob, Location, ReferenceCache, Staging};
 
+/// Generates one test per storage format, `name::native` and `name::compat`, each running the
+/// async test body `name(format)` under the given test attribute.
+macro_rules! per_format {
+    ($(#[$test:meta])* $name:ident) => {
+        mod $name {
+            $(#[$test])*
+            async fn native() {
+                super::$name(dg_core::Format::Native).await
+            }
+            $(#[$test])*
+            async fn compat() {
+                super::$name(dg_core::Format::Compat).await
+            }
+        }
+    };
+}
+
 fn service(
     storage: Arc<CountingStorage>,
     cache: Arc<dyn ReferenceCache>,
@@ -79,15 +96,10 @@ async fn twenty_downloads_fetch_the_reference_once(format: Format) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn native_downloads_share_the_cache() {
-    twenty_downloads_fetch_the_reference_once(Format::Native).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compat_downloads_share_the_cache() {
-    twenty_downloads_fetch_the_reference_once(Format::Compat).await;
-}
+per_format!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    twenty_downloads_fetch_the_reference_once
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_cache_entry_is_refetched_and_the_download_succeeds() {

@@ -9,12 +9,31 @@ use dg_adapters::{
     engine::{ZstdCompressor, ZstdEngine},
     MemoryCache, MemoryStaging, MemoryStorage,
 };
-use dg_core::{meta, Config, DeltaGlider, EngineSet, Format, Ports, PutRequest, Served, Stored};
+use dg_core::{
+    meta, Config, DeltaGlider, DirectReason, EngineSet, Format, Ports, PutRequest, Served, Stored,
+};
 use dg_ports::{
     BytesBlob, Error, ExpandSummary, Expander, FixedClock, Location, ObjectStorage,
     ObjectStorageExt, Staging,
 };
 use proptest::prelude::*;
+
+/// Generates one test per storage format, `name::native` and `name::compat`, each running the
+/// async test body `name(format)` under the given test attribute.
+macro_rules! per_format {
+    ($(#[$test:meta])* $name:ident) => {
+        mod $name {
+            $(#[$test])*
+            async fn native() {
+                super::$name(dg_core::Format::Native).await
+            }
+            $(#[$test])*
+            async fn compat() {
+                super::$name(dg_core::Format::Compat).await
+            }
+        }
+    };
+}
 
 /// A test expander: files starting with `ZZ` + one byte n have plain form = the rest with
 /// every byte minus n (a stand-in for "compression undone"); the recipe is the 3-byte header.
@@ -117,40 +136,57 @@ async fn get(dg: &DeltaGlider, key: &str) -> dg_ports::Result<(Vec<u8>, Served)>
     Ok((out.blob.map().unwrap().to_vec(), out.served))
 }
 
-#[tokio::test]
-async fn compat_first_file_becomes_reference_and_later_ones_deltas() {
-    let (dg, storage) = compat();
-    let v1 = noise(1, 200_000);
+async fn first_file_becomes_reference_and_later_ones_deltas(format: Format) {
+    let (dg, storage) = service_with(format);
+    let v1 = compressible(1, 300_000);
     let v2 = edit(&v1, 2, 10);
     let first = dg
         .put(
             BytesBlob::shared(v1.clone()),
-            &loc("rel/app-1.0.zip"),
+            &loc("rel/app-1.0.tar"),
             &PutRequest::default(),
         )
         .await
         .unwrap();
+    // the first file's delta: against itself (compat), "identical to the reference" (native)
+    let first_engine = match format {
+        Format::Compat => "zstd",
+        Format::Native => "identical",
+    };
     assert_eq!(
         first.stored,
         Stored::Delta {
-            engine: "zstd",
+            engine: first_engine,
             created_reference: true,
-            format: Format::Compat
+            format
         }
     );
-    assert_eq!(first.location.key, "rel/app-1.0.zip.delta");
-    assert_eq!(first.reference_size, Some(200_000));
+    assert_eq!(first.location.key, "rel/app-1.0.tar.delta");
 
     let reference = storage.head(&loc("rel/reference.bin")).await.unwrap();
-    assert_eq!(reference.size, 200_000);
+    assert_eq!(first.reference_size, Some(reference.size));
     let m = &reference.metadata;
+    match format {
+        Format::Compat => assert_eq!(reference.size, 300_000, "the reference is the file whole"),
+        Format::Native => {
+            assert!(
+                reference.size < 100_000,
+                "the native reference is compressed: {}",
+                reference.size
+            );
+            assert_eq!(m["dg-format"], "dgx1");
+        }
+    }
     assert_eq!(m["dg-note"], "reference");
-    assert_eq!(m["dg-source-name"], "app-1.0.zip");
+    assert_eq!(m["dg-source-name"], "app-1.0.tar");
     assert_eq!(m["dg-created-at"], "2023-11-14T22:13:20.000000Z");
-    assert_eq!(m["dg-file-sha256"], first.sha256);
+    assert_eq!(
+        m["dg-file-sha256"], first.sha256,
+        "dg-file-sha256 is the original's"
+    );
 
     let zero = storage
-        .head(&loc("rel/app-1.0.zip.delta"))
+        .head(&loc("rel/app-1.0.tar.delta"))
         .await
         .unwrap()
         .metadata;
@@ -159,27 +195,28 @@ async fn compat_first_file_becomes_reference_and_later_ones_deltas() {
     let second = dg
         .put(
             BytesBlob::shared(v2.clone()),
-            &loc("rel/app-1.1.zip"),
+            &loc("rel/app-1.1.tar"),
             &PutRequest::default(),
         )
         .await
         .unwrap();
-    assert!(matches!(
+    assert_eq!(
         second.stored,
         Stored::Delta {
+            engine: "zstd",
             created_reference: false,
-            ..
+            format
         }
-    ));
+    );
     assert!(
         second.stored_size < 5_000,
         "delta is small: {}",
         second.stored_size
     );
 
-    // every field Python deltaglider 6.2.0 requires on a delta
+    // every field Python deltaglider 6.2.0 requires on a delta (native deltas keep them too)
     let d = storage
-        .head(&loc("rel/app-1.1.zip.delta"))
+        .head(&loc("rel/app-1.1.tar.delta"))
         .await
         .unwrap()
         .metadata;
@@ -201,19 +238,48 @@ async fn compat_first_file_becomes_reference_and_later_ones_deltas() {
     assert_eq!(d["dg-file-size"], v2.len().to_string());
     assert_eq!(d["dg-delta-size"], second.stored_size.to_string());
 
+    let fresh = fresh_service(&storage);
+    for reader in [&dg, &fresh] {
+        assert_eq!(
+            get(reader, "rel/app-1.0.tar").await.unwrap(),
+            (v1.clone(), Served::Delta)
+        );
+        assert_eq!(
+            get(reader, "rel/app-1.1.tar").await.unwrap(),
+            (v2.clone(), Served::Delta)
+        );
+        // the reference itself downloads as the original file
+        assert_eq!(get(reader, "rel/reference.bin").await.unwrap().0, v1);
+    }
+    // a later upload of the reference's own content is a delta that says so
+    let again = dg
+        .put(
+            BytesBlob::shared(v1.clone()),
+            &loc("rel/copy.tar"),
+            &PutRequest::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        get(&dg, "rel/app-1.0.zip").await.unwrap(),
-        (v1, Served::Delta)
+        again.stored,
+        Stored::Delta {
+            engine: first_engine,
+            created_reference: false,
+            format
+        }
     );
-    assert_eq!(
-        get(&dg, "rel/app-1.1.zip").await.unwrap(),
-        (v2, Served::Delta)
-    );
+    assert_eq!(get(&fresh, "rel/copy.tar").await.unwrap().0, v1);
+    let report = fresh.verify("b", "rel/", 2, &|_| {}).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.failed);
+    assert_eq!(report.passed, 4);
 }
+per_format!(
+    #[tokio::test]
+    first_file_becomes_reference_and_later_ones_deltas
+);
 
-#[tokio::test]
-async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash() {
-    let (dg, storage) = service();
+async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash(format: Format) {
+    let (dg, storage) = service_with(format);
     let text = b"just some notes".to_vec();
     let out = dg
         .put(
@@ -223,7 +289,12 @@ async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash() {
         )
         .await
         .unwrap();
-    assert!(matches!(out.stored, Stored::Direct { .. }));
+    assert_eq!(
+        out.stored,
+        Stored::Direct {
+            reason: DirectReason::NotEligible
+        }
+    );
     let m = storage.head(&loc("rel/notes.txt")).await.unwrap().metadata;
     assert_eq!(m["dg-compression"], "none");
     assert_eq!(m["dg-file-sha256"], out.sha256);
@@ -245,7 +316,12 @@ async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash() {
         .put(BytesBlob::shared(zip.clone()), &loc("rel/a.zip"), &req)
         .await
         .unwrap();
-    assert!(matches!(out.stored, Stored::Direct { .. }));
+    assert_eq!(
+        out.stored,
+        Stored::Direct {
+            reason: DirectReason::NoDeltaRequested
+        }
+    );
     assert_eq!(
         storage.head(&loc("rel/a.zip")).await.unwrap().metadata["dg-file-sha256"],
         out.sha256
@@ -256,10 +332,13 @@ async fn ineligible_and_no_delta_files_are_stored_whole_with_their_hash() {
         (text, Served::Direct)
     );
 }
+per_format!(
+    #[tokio::test]
+    ineligible_and_no_delta_files_are_stored_whole_with_their_hash
+);
 
-#[tokio::test]
-async fn wheels_are_recognised_and_content_sniffed() {
-    let (dg, _) = service();
+async fn wheels_are_recognised_and_content_sniffed(format: Format) {
+    let (dg, _) = service_with(format);
     let mut wheel = b"PK\x03\x04".to_vec();
     wheel.extend(noise(5, 50_000));
     let out = dg
@@ -287,10 +366,13 @@ async fn wheels_are_recognised_and_content_sniffed() {
         "a zip without extension is recognised by content"
     );
 }
+per_format!(
+    #[tokio::test]
+    wheels_are_recognised_and_content_sniffed
+);
 
-#[tokio::test]
-async fn unrelated_file_exceeds_max_ratio_and_is_stored_whole() {
-    let (dg, storage) = service();
+async fn unrelated_file_exceeds_max_ratio_and_is_stored_whole(format: Format) {
+    let (dg, storage) = service_with(format);
     dg.put(
         BytesBlob::shared(noise(1, 100_000)),
         &loc("r/a.zip"),
@@ -308,7 +390,14 @@ async fn unrelated_file_exceeds_max_ratio_and_is_stored_whole() {
         .await
         .unwrap();
     match &out.stored {
-        Stored::Direct { reason } => assert!(reason.contains("max ratio"), "{reason}"),
+        Stored::Direct { reason } => {
+            assert!(reason.to_string().contains("max ratio"), "{reason}");
+            assert_eq!(reason.code(), "over_ratio");
+            assert!(
+                matches!(reason, DirectReason::OverRatio { max_ratio, limit } if *max_ratio == 0.5 && (49_000..=50_000).contains(limit)),
+                "{reason:?}"
+            );
+        }
         s => panic!("expected direct, got {s:?}"),
     }
     assert!(storage
@@ -318,10 +407,13 @@ async fn unrelated_file_exceeds_max_ratio_and_is_stored_whole() {
         .is_none());
     assert_eq!(get(&dg, "r/b.zip").await.unwrap().0, other);
 }
+per_format!(
+    #[tokio::test]
+    unrelated_file_exceeds_max_ratio_and_is_stored_whole
+);
 
-#[tokio::test]
-async fn replacing_a_file_removes_its_older_object() {
-    let (dg, storage) = service();
+async fn replacing_a_file_removes_its_older_object(format: Format) {
+    let (dg, storage) = service_with(format);
     let base = noise(1, 100_000);
     dg.put(
         BytesBlob::shared(base.clone()),
@@ -364,73 +456,10 @@ async fn replacing_a_file_removes_its_older_object() {
     assert!(storage.head_opt(&loc("r/b.zip")).await.unwrap().is_none());
     assert_eq!(get(&dg, "r/b.zip").await.unwrap(), (similar, Served::Delta));
 }
-
-#[tokio::test]
-async fn compat_corruption_is_detected_and_named() {
-    let (dg, storage) = compat();
-    let v1 = noise(1, 100_000);
-    let v2 = edit(&v1, 2, 5);
-    dg.put(
-        BytesBlob::shared(v1.clone()),
-        &loc("c/a.zip"),
-        &PutRequest::default(),
-    )
-    .await
-    .unwrap();
-    dg.put(
-        BytesBlob::shared(v2.clone()),
-        &loc("c/b.zip"),
-        &PutRequest::default(),
-    )
-    .await
-    .unwrap();
-
-    // a flipped byte in the reference
-    let mut bad_ref = v1.clone();
-    bad_ref[500] ^= 1;
-    storage.tamper(&loc("c/reference.bin"), bad_ref).unwrap();
-    let (dg2, _) = (dg.clone(), ());
-    // a fresh service has no verified copy in memory
-    let fresh = fresh_service(&storage);
-    let err = get(&fresh, "c/b.zip").await.unwrap_err();
-    match &err {
-        Error::Corrupt {
-            what,
-            expected,
-            actual,
-            ..
-        } => {
-            assert!(what.contains("c/reference.bin"), "{what}");
-            assert_ne!(expected, actual);
-        }
-        e => panic!("expected Corrupt, got {e}"),
-    }
-    storage.tamper(&loc("c/reference.bin"), v1.clone()).unwrap();
-
-    // a flipped byte in the delta
-    let delta = storage.get(&loc("c/b.zip.delta")).await.unwrap();
-    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(delta.body)
-        .await
-        .unwrap();
-    let mut body: Vec<u8> = chunks.concat();
-    let mid = body.len() / 2;
-    body[mid] ^= 0x40;
-    storage.tamper(&loc("c/b.zip.delta"), body).unwrap();
-    let err = get(&dg2, "c/b.zip").await.unwrap_err();
-    assert!(
-        matches!(err, Error::Corrupt { .. } | Error::InvalidData { .. }),
-        "a corrupt delta fails: {err}"
-    );
-    assert!(
-        err.to_string().contains("c/b.zip.delta"),
-        "the error names the object: {err}"
-    );
-
-    let report = dg.verify("b", "c/", 2, &|_| {}).await.unwrap();
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].0.key, "c/b.zip.delta");
-    assert_eq!(report.passed, 2, "reference and a.zip pass");
-}
+per_format!(
+    #[tokio::test]
+    replacing_a_file_removes_its_older_object
+);
 
 fn fresh_service(storage: &MemoryStorage) -> DeltaGlider {
     DeltaGlider::new(
@@ -447,9 +476,8 @@ fn fresh_service(storage: &MemoryStorage) -> DeltaGlider {
     )
 }
 
-#[tokio::test]
-async fn listing_hides_references_and_shows_original_sizes() {
-    let (dg, _) = service();
+async fn listing_hides_references_and_shows_original_sizes(format: Format) {
+    let (dg, _) = service_with(format);
     let v1 = noise(1, 100_000);
     dg.put(
         BytesBlob::shared(v1.clone()),
@@ -492,10 +520,13 @@ async fn listing_hides_references_and_shows_original_sizes() {
     assert_eq!(page.common_prefixes, vec!["l/sub/"]);
     assert_eq!(page.references.len(), 1);
 }
+per_format!(
+    #[tokio::test]
+    listing_hides_references_and_shows_original_sizes
+);
 
-#[tokio::test]
-async fn deleting_the_last_delta_removes_the_reference() {
-    let (dg, storage) = service();
+async fn deleting_the_last_delta_removes_the_reference(format: Format) {
+    let (dg, storage) = service_with(format);
     let v1 = noise(1, 100_000);
     dg.put(
         BytesBlob::shared(v1.clone()),
@@ -529,10 +560,13 @@ async fn deleting_the_last_delta_removes_the_reference() {
         Err(Error::NotFound { .. })
     ));
 }
+per_format!(
+    #[tokio::test]
+    deleting_the_last_delta_removes_the_reference
+);
 
-#[tokio::test]
-async fn racing_first_uploads_share_one_reference() {
-    let (dg, storage) = service();
+async fn racing_first_uploads_share_one_reference(format: Format) {
+    let (dg, storage) = service_with(format);
     let base = noise(1, 100_000);
     let tasks: Vec<_> = (0..8u64)
         .map(|i| {
@@ -565,6 +599,10 @@ async fn racing_first_uploads_share_one_reference() {
         assert_eq!(&get(&dg, &format!("race/f{i}.zip")).await.unwrap().0, data);
     }
 }
+per_format!(
+    #[tokio::test]
+    racing_first_uploads_share_one_reference
+);
 
 #[tokio::test]
 async fn plain_objects_are_returned_as_they_are() {
@@ -649,107 +687,6 @@ fn compressible(seed: u64, len: usize) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn native_reference_is_compressed_and_deltas_round_trip() {
-    let (dg, storage) = service();
-    let v1 = compressible(1, 300_000);
-    let v2 = edit(&v1, 2, 10);
-    let first = dg
-        .put(
-            BytesBlob::shared(v1.clone()),
-            &loc("n/app-1.tar"),
-            &PutRequest::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        first.stored,
-        Stored::Delta {
-            engine: "identical",
-            created_reference: true,
-            format: Format::Native
-        }
-    );
-    let reference = storage.head(&loc("n/reference.bin")).await.unwrap();
-    assert!(
-        reference.size < 100_000,
-        "the native reference is compressed: {}",
-        reference.size
-    );
-    assert_eq!(first.reference_size, Some(reference.size));
-    assert_eq!(reference.metadata["dg-format"], "dgx1");
-    assert_eq!(
-        reference.metadata["dg-file-sha256"], first.sha256,
-        "dg-file-sha256 is the original's"
-    );
-    let second = dg
-        .put(
-            BytesBlob::shared(v2.clone()),
-            &loc("n/app-2.tar"),
-            &PutRequest::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        second.stored,
-        Stored::Delta {
-            engine: "zstd",
-            created_reference: false,
-            format: Format::Native
-        }
-    );
-    assert!(second.stored_size < 5_000, "{}", second.stored_size);
-    let d = storage
-        .head(&loc("n/app-2.tar.delta"))
-        .await
-        .unwrap()
-        .metadata;
-    for field in [
-        "dg-tool",
-        "dg-original-name",
-        "dg-file-sha256",
-        "dg-file-size",
-        "dg-created-at",
-        "dg-ref-key",
-        "dg-ref-sha256",
-        "dg-delta-size",
-    ] {
-        assert!(d.contains_key(field), "native deltas keep {field}");
-    }
-    let fresh = fresh_service(&storage);
-    assert_eq!(
-        get(&fresh, "n/app-1.tar").await.unwrap(),
-        (v1.clone(), Served::Delta)
-    );
-    assert_eq!(
-        get(&fresh, "n/app-2.tar").await.unwrap(),
-        (v2, Served::Delta)
-    );
-    // the reference itself downloads as the original file
-    assert_eq!(get(&fresh, "n/reference.bin").await.unwrap().0, v1);
-    // a later upload of the reference's own content is an "identical" delta
-    let again = dg
-        .put(
-            BytesBlob::shared(v1.clone()),
-            &loc("n/copy.tar"),
-            &PutRequest::default(),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        again.stored,
-        Stored::Delta {
-            engine: "identical",
-            created_reference: false,
-            ..
-        }
-    ));
-    assert_eq!(get(&fresh, "n/copy.tar").await.unwrap().0, v1);
-    let report = fresh.verify("b", "n/", 2, &|_| {}).await.unwrap();
-    assert!(report.is_ok(), "{:?}", report.failed);
-    assert_eq!(report.passed, 4);
-}
-
-#[tokio::test]
 async fn native_format_sees_through_to_plain_forms() {
     let (dg, _) = service();
     let body = noise(5, 200_000);
@@ -810,9 +747,8 @@ async fn native_format_sees_through_to_plain_forms() {
     );
 }
 
-#[tokio::test]
-async fn native_corruption_is_detected() {
-    let (dg, storage) = service();
+async fn corruption_is_detected_and_named(format: Format) {
+    let (dg, storage) = service_with(format);
     let v1 = compressible(1, 200_000);
     let v2 = edit(&v1, 2, 10);
     dg.put(
@@ -839,37 +775,78 @@ async fn native_corruption_is_detected() {
             chunks.concat()
         }
     };
+
+    // a flipped byte in the reference
     let original_ref = body("c/reference.bin").await;
-    for at in [7, 60, original_ref.len() / 2, original_ref.len() - 3] {
+    for at in [7, 60, 500, original_ref.len() / 2, original_ref.len() - 3] {
         let mut bad = original_ref.clone();
         bad[at] ^= 0x10;
         storage.tamper(&loc("c/reference.bin"), bad).unwrap();
+        // a fresh service has no verified copy in memory
         let err = get(&fresh_service(&storage), "c/b.tar").await.unwrap_err();
         assert!(
             err.to_string().contains("c/reference.bin"),
             "flip at {at}: {err}"
         );
+        if format == Format::Compat {
+            // a whole reference is checked against its SHA-256
+            match &err {
+                Error::Corrupt {
+                    what,
+                    expected,
+                    actual,
+                    ..
+                } => {
+                    assert!(what.contains("c/reference.bin"), "{what}");
+                    assert_ne!(expected, actual);
+                }
+                e => panic!("expected Corrupt, got {e}"),
+            }
+        }
     }
     storage
         .tamper(&loc("c/reference.bin"), original_ref)
         .unwrap();
+
+    // a flipped byte in the delta: in a compat delta's body, in a native delta's header too
     let delta = body("c/b.tar.delta").await;
-    for at in [5, 40, delta.len() - 2] {
+    let flips = match format {
+        Format::Compat => vec![(delta.len() / 2, 0x40)],
+        Format::Native => vec![(5, 0x10), (40, 0x10), (delta.len() - 2, 0x10)],
+    };
+    for (at, bit) in flips {
         let mut bad = delta.clone();
-        bad[at] ^= 0x10;
+        bad[at] ^= bit;
         storage.tamper(&loc("c/b.tar.delta"), bad).unwrap();
-        let err = get(&fresh_service(&storage), "c/b.tar").await.unwrap_err();
-        assert!(
-            err.to_string().contains("c/b.tar.delta"),
-            "flip at {at}: {err}"
-        );
+        // with the reference verified in memory, and without
+        for reader in [dg.clone(), fresh_service(&storage)] {
+            let err = get(&reader, "c/b.tar").await.unwrap_err();
+            assert!(
+                matches!(err, Error::Corrupt { .. } | Error::InvalidData { .. }),
+                "a corrupt delta fails: flip at {at}: {err}"
+            );
+            assert!(
+                err.to_string().contains("c/b.tar.delta"),
+                "the error names the object: flip at {at}: {err}"
+            );
+        }
     }
+
+    let report = dg.verify("b", "c/", 2, &|_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0.key, "c/b.tar.delta");
+    assert_eq!(report.passed, 2, "reference and a.tar pass");
+
     storage.tamper(&loc("c/b.tar.delta"), delta).unwrap();
     assert_eq!(
         get(&fresh_service(&storage), "c/b.tar").await.unwrap().0,
         v2
     );
 }
+per_format!(
+    #[tokio::test]
+    corruption_is_detected_and_named
+);
 
 #[tokio::test]
 async fn python_deltas_in_a_native_deltaspace_are_read() {

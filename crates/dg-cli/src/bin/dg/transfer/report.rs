@@ -314,7 +314,7 @@ pub fn record(job: &Job, done: &Done) -> Value {
                     Some(format.name()),
                     None,
                 ),
-                Stored::Direct { reason } => ("direct", None, None, Some(reason.as_str())),
+                Stored::Direct { reason } => ("direct", None, None, Some(reason)),
             };
             r["original_size"] = json!(o.original_size);
             r["stored_size"] = json!(o.stored_size);
@@ -327,7 +327,8 @@ pub fn record(job: &Job, done: &Done) -> Value {
                 r["reference_size"] = json!(size);
             }
             if let Some(reason) = reason {
-                r["reason"] = json!(reason);
+                r["reason"] = json!(reason.to_string());
+                r["reason_code"] = json!(reason.code());
             }
             if !o.notes.is_empty() {
                 r["notes"] = json!(o.notes);

@@ -197,7 +197,7 @@ struct RebuildTools {
     expander: Arc<dyn Expander>,
 }
 
-/// The cached whole form of a file's native reference (see [`crate::whole_reference`]) and
+/// The cached whole form of a file's native reference (see [`super::whole_reference`]) and
 /// the reference's plain form.
 struct Beside {
     whole: BlobRef,
@@ -227,7 +227,7 @@ impl SimilarParts {
 /// when the entry cannot be read.
 fn similar_parts(beside: &Beside, tools: &RebuildTools) -> Option<SimilarParts> {
     let entry = beside.whole.map().ok()?;
-    let (packed, original) = crate::whole_reference::parts(&entry)?;
+    let (packed, original) = super::whole_reference::parts(&entry)?;
     let original_at = entry.len() - original.len();
     let mut recipe = Vec::new();
     let limit = (entry.len() as u64).saturating_add(1 << 20).min(MAX_RECIPE);
