@@ -744,11 +744,11 @@ fn delta_bombs_stop_at_their_bound_and_leave_nothing() {
     // the bomb is a valid delta: two of its windows decode to what they say
     let two = vcdiff_bomb(2, 1 << 20);
     let mut sink = Vec::new();
-    let n = dg_adapters::engine::vcdiff::decode(
+    let n = dg_vcdiff::decode(
         &[],
         &mut &two[..],
         &mut sink,
-        &dg_adapters::engine::vcdiff::DecodeLimits::default(),
+        &dg_vcdiff::DecodeLimits::default(),
     )
     .unwrap();
     assert_eq!(n, 2 << 20);

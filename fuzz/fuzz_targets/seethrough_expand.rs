@@ -3,7 +3,7 @@
 //! rebuilds to the input byte for byte (the self-check, which fails loudly here).
 #![no_main]
 
-use dg_adapters::seethrough::{expand, ExpandOptions, SeeThroughError};
+use dg_seethrough::{expand, ExpandOptions, SeeThroughError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

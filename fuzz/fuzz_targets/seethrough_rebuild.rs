@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let crc = crc32fast::hash(&recipe);
     recipe.extend_from_slice(&crc.to_le_bytes());
     let mut out = Vec::new();
-    let result = dg_adapters::seethrough::rebuild(plain, &recipe, &mut out, LIMIT);
+    let result = dg_seethrough::rebuild(plain, &recipe, &mut out, LIMIT);
     assert!(out.len() as u64 <= LIMIT, "wrote {} bytes past the limit", out.len());
     if let Ok(n) = result {
         assert_eq!(n, out.len() as u64);

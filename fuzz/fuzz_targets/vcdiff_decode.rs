@@ -2,7 +2,7 @@
 //! never more output than allowed.
 #![no_main]
 
-use dg_adapters::engine::vcdiff::{decode, DecodeLimits};
+use dg_vcdiff::{decode, DecodeLimits};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "source.rs"]

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use dg_adapters::engine::vcdiff::{encode, EncodeOptions, Secondary};
 use dg_adapters::engine::Xdelta3LibEngine;
 use dg_ports::DiffEngine;
+use dg_vcdiff::{encode, EncodeOptions, Secondary};
 
 /// Best time of `runs` calls of `f`, and the size it returned.
 fn best(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {

@@ -39,8 +39,6 @@ mod destination;
 pub mod engine;
 mod rng;
 #[cfg(feature = "seethrough")]
-pub mod seethrough;
-#[cfg(feature = "seethrough")]
 mod seethrough_expander;
 mod space;
 mod staging;

@@ -1,10 +1,12 @@
 //! The see-through expander behind the [`Expander`] port: gzip, zip, xz and bzip2 streams undone, recreated bit for bit on the way back.
+//!
+//! The codec itself is the [`dg_seethrough`] crate; this adapter maps its results and errors.
 
 use std::io::Write;
 
 use dg_ports::{CompareWriter, Error, ExpandSummary, Expander, Result, ReusedBytes, Similar};
 
-use crate::seethrough::{self, ExpandOptions, RawStreams, Reused, SeeThroughError, StreamIndex};
+use dg_seethrough::{ExpandOptions, RawStreams, Reused, SeeThroughError, StreamIndex};
 
 /// gzip (`.gz`, `.tgz`, `.tar.gz`, `.crate`…), zip-family (`.zip`, `.jar`, `.whl`, `.apk`,
 /// `.nupkg`…), xz (`.tar.xz`, `.txz`), bzip2 (`.tar.bz2`, `.tbz2`, `.bz2`), ar (`.deb`) and
@@ -74,7 +76,7 @@ impl Expander for SeeThrough {
     ) -> Result<Option<ExpandSummary>> {
         let known = known.and_then(StreamIndex::decode);
         let stats =
-            seethrough::expand_with(input, plain, recipe, &self.options, known.as_ref(), learn)
+            dg_seethrough::expand_with(input, plain, recipe, &self.options, known.as_ref(), learn)
                 .map_err(map_error)?;
         Ok(stats.map(|s| ExpandSummary {
             streams: s.streams,
@@ -118,7 +120,7 @@ impl Expander for SeeThrough {
                 (*at, bytes)
             })
             .collect();
-        match seethrough::rebuild_trusting(plain, recipe, &mut cmp, original, &reused) {
+        match dg_seethrough::rebuild_trusting(plain, recipe, &mut cmp, original, &reused) {
             Ok(_) => Ok(cmp.matches()),
             Err(SeeThroughError::Io(e)) => Err(Error::io("checking a see-through recipe", e)),
             Err(_) => Ok(false),
@@ -132,7 +134,7 @@ impl Expander for SeeThrough {
         out: &mut dyn Write,
         max_output: u64,
     ) -> Result<u64> {
-        seethrough::rebuild(plain, recipe, out, max_output).map_err(map_error)
+        dg_seethrough::rebuild(plain, recipe, out, max_output).map_err(map_error)
     }
 
     fn rebuild_beside(
@@ -150,8 +152,8 @@ impl Expander for SeeThrough {
                 return self.rebuild(plain, recipe, out, max_output);
             }
         };
-        let written =
-            seethrough::rebuild_beside(plain, recipe, out, max_output, &raw).map_err(map_error)?;
+        let written = dg_seethrough::rebuild_beside(plain, recipe, out, max_output, &raw)
+            .map_err(map_error)?;
         tracing::debug!(
             copied = raw.copied(),
             streams = raw.len(),

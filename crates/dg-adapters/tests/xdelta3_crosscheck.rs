@@ -10,9 +10,9 @@ use std::io::Cursor;
 
 use common::{dec, enc, mutate, texty, Rng};
 use dg_adapters::conformance;
-use dg_adapters::engine::vcdiff::{EncodeOptions, Secondary};
 use dg_adapters::engine::Xdelta3LibEngine;
 use dg_ports::DiffEngine;
+use dg_vcdiff::{EncodeOptions, Secondary};
 use proptest::prelude::*;
 
 /// The crate's encoder.

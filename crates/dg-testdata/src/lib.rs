@@ -1,7 +1,8 @@
 //! Deterministic test data shared by every crate's tests and benchmarks.
 //!
 //! Everything here is a pure function of its arguments, so a failing test can be rerun with
-//! the same bytes. Nothing here is cryptographically random.
+//! the same bytes (all but [`corpus_pairs`], which finds the optional corpus of real release
+//! series). Nothing here is cryptographically random.
 //!
 //! ```
 //! use dg_testdata::{edit, noise};
@@ -11,6 +12,12 @@
 //! let next = edit(&base, 2, 5);
 //! assert_ne!(base, next);
 //! ```
+
+mod corpus;
+mod rng;
+
+pub use corpus::corpus_pairs;
+pub use rng::{mutate, texty, Rng};
 
 /// Deterministic pseudo-random bytes (xorshift64): incompressible, so deltas stay honest.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {

@@ -5,7 +5,6 @@ mod compress;
 mod io;
 pub mod lzma;
 pub mod rsync;
-pub mod vcdiff;
 mod vcdiff_engine;
 #[cfg(feature = "xdelta3")]
 mod xdelta3_lib;

@@ -1,11 +1,13 @@
 //! The VCDIFF engine: our own xdelta3-compatible codec behind the diff-engine port. Its deltas
 //! decode with `xdelta3 -d -s reference.bin` and so with Python deltaglider.
+//!
+//! The codec itself is the [`dg_vcdiff`] crate.
 
 use std::io::{Read, Write};
 
 use dg_ports::{DiffEngine, Error, Result};
 
-use super::vcdiff::{self, DecodeLimits, EncodeOptions, Secondary, VcdiffError};
+use dg_vcdiff::{DecodeLimits, EncodeOptions, Secondary, VcdiffError};
 
 /// VCDIFF (RFC 3284) as the `xdelta3` program writes it.
 #[derive(Clone, Debug)]
@@ -57,7 +59,7 @@ impl DiffEngine for VcdiffEngine {
     }
 
     fn recognizes(&self, delta_prefix: &[u8]) -> bool {
-        vcdiff::is_vcdiff(delta_prefix)
+        dg_vcdiff::is_vcdiff(delta_prefix)
     }
 
     fn encode(&self, reference: &[u8], target: &mut dyn Read, out: &mut dyn Write) -> Result<()> {
@@ -70,7 +72,7 @@ impl DiffEngine for VcdiffEngine {
             level: self.level.clamp(1, 9),
             ..EncodeOptions::default()
         };
-        vcdiff::encode(reference, target, out, &opts)
+        dg_vcdiff::encode(reference, target, out, &opts)
             .map(|_| ())
             .map_err(map_error)
     }
@@ -86,7 +88,7 @@ impl DiffEngine for VcdiffEngine {
             max_output,
             ..DecodeLimits::default()
         };
-        vcdiff::decode(reference, delta, out, &limits).map_err(map_error)
+        dg_vcdiff::decode(reference, delta, out, &limits).map_err(map_error)
     }
 
     fn command_hint(&self) -> &'static str {

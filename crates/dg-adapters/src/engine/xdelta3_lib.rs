@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use dg_ports::{DiffEngine, Error, Result};
 
 use super::io::read_bounded;
-use super::vcdiff;
 
 /// Largest reference + target the crate is given. Its C entry points take 32-bit sizes and size
 /// their output buffers as twice the inputs, so anything near 2 GiB overflows; measured above
@@ -51,7 +50,7 @@ impl DiffEngine for Xdelta3LibEngine {
     }
 
     fn recognizes(&self, delta_prefix: &[u8]) -> bool {
-        vcdiff::is_vcdiff(delta_prefix)
+        dg_vcdiff::is_vcdiff(delta_prefix)
     }
 
     fn encode(&self, reference: &[u8], target: &mut dyn Read, out: &mut dyn Write) -> Result<()> {
@@ -76,7 +75,7 @@ impl DiffEngine for Xdelta3LibEngine {
         let room = XDELTA3_LIB_LIMIT.saturating_sub(reference.len() as u64);
         let delta = read_bounded(delta, room, "xdelta3 crate's", "delta")?;
         // The crate decodes an empty input to an empty file without complaint.
-        if !vcdiff::is_vcdiff(&delta) {
+        if !dg_vcdiff::is_vcdiff(&delta) {
             return Err(Error::InvalidData {
                 what: "VCDIFF delta".into(),
                 reason: "it does not start with the VCDIFF magic bytes".into(),
