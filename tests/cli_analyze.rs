@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dg_adapters::conformance::engine::{edit, noise};
+use dg_testdata::noise;
 use serde_json::Value;
 use support::{write, Env};
 
@@ -39,10 +39,11 @@ fn stored(env: &Env, url: &str) -> u64 {
 /// Eight releases that drift apart (each a few edits from the one before), notes that are not
 /// delta-eligible, and a file at the root.
 fn releases(root: &Path) {
-    let mut data = noise(7, 400_000);
-    for i in 0..8 {
-        write(&root.join(format!("app/app-2.{i}.zip")), &data);
-        data = edit(&data, 70 + i, 40);
+    for (i, data) in dg_testdata::releases(noise(7, 400_000), 8, 69, 40)
+        .iter()
+        .enumerate()
+    {
+        write(&root.join(format!("app/app-2.{i}.zip")), data);
     }
     for i in 0..4 {
         write(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dg_adapters::conformance::engine::{edit, noise};
+use dg_testdata::{edit, noise};
 use sha2::{Digest, Sha256};
 
 struct Env {
@@ -91,12 +91,7 @@ fn flip(path: &Path, at: usize) {
 }
 
 fn releases(n: usize) -> Vec<Vec<u8>> {
-    let mut v = vec![noise(7, 400_000)];
-    for i in 1..n {
-        let next = edit(&v[i - 1], i as u64, 8);
-        v.push(next);
-    }
-    v
+    dg_testdata::releases(noise(7, 400_000), n, 0, 8)
 }
 
 #[test]

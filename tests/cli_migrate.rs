@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dg_adapters::conformance::engine::{edit, noise};
 use dg_ports::{BytesBlob, Location, PutOptions};
+use dg_testdata::noise;
 use serde_json::Value;
 use support::{summary, tree, write, Env};
 
@@ -52,10 +52,9 @@ fn listed(env: &Env, url: &str) -> BTreeMap<String, u64> {
 fn plain_source(per_space: usize, size: usize) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     for (space, seed) in [("app", 1u64), ("lib/core", 2)] {
-        let mut data = noise(seed, size);
-        for i in 0..per_space {
-            files.insert(format!("{space}/release-1.{i:02}.zip"), data.clone());
-            data = edit(&data, seed * 100 + i as u64, 5);
+        let series = dg_testdata::releases(noise(seed, size), per_space, seed * 100 - 1, 5);
+        for (i, data) in series.into_iter().enumerate() {
+            files.insert(format!("{space}/release-1.{i:02}.zip"), data);
         }
     }
     for i in 0..3 {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use dg_adapters::conformance::engine::{edit, noise};
+use dg_testdata::{edit, noise};
 use serde_json::Value;
 use support::{parse_lines, summary, tree, write, Env};
 

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dg::{Body, CacheConfig, Client, Error, ListObjects, Served, StatsMode, StatsOptions};
-use dg_adapters::conformance::engine::{edit, noise};
 use dg_adapters::testing::{S3TestServer, ACCESS_KEY, SECRET_KEY};
+use dg_testdata::{edit, noise};
 
 /// Ten releases of one deltaspace, a text file beside them, one file in a sub-prefix.
 async fn exercise(client: &Client) {

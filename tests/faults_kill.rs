@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use dg::{Client, ListObjects};
-use dg_adapters::conformance::engine::{edit, noise};
 use dg_adapters::testing::{ACCESS_KEY, SECRET_KEY};
+use dg_testdata::{edit, noise};
 use support::Store;
 
 mod support;
@@ -97,9 +97,9 @@ impl Target {
 /// Three versions of a release large enough to take a while (and go multipart on S3), and a
 /// small text file; `round` 1 edits every file of round 0 (a new build of the same names).
 fn sources(dir: &Path, round: u64) -> BTreeMap<String, Vec<u8>> {
-    let v1 = noise(11, 24 << 20);
-    let v2 = edit(&v1, 5, 64);
-    let v3 = edit(&v2, 6, 64);
+    let [v1, v2, v3]: [Vec<u8>; 3] = dg_testdata::releases(noise(11, 24 << 20), 3, 4, 64)
+        .try_into()
+        .unwrap();
     let mut files = BTreeMap::from([
         ("app-1.0.bin".to_string(), v1),
         ("app-1.1.bin".to_string(), v2),

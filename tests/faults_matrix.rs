@@ -14,13 +14,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::engine::ZstdCompressor;
 use dg_adapters::storage::{CountingStorage, RetryPolicy, RetryingStorage, S3Storage};
 use dg_adapters::testing::{Fault, FaultyStorage, Op, S3TestServer};
-use dg_adapters::{LocalStorage, MemoryCache, MemoryStaging, SeeThrough, SystemClock};
+use dg_adapters::{LocalStorage, MemoryStaging, SeeThrough};
 use dg_core::{Config, DeltaGlider, Format, Ports, PutRequest, Stored};
 use dg_ports::{Buckets, BytesBlob, Error, Location, ObjectStorage, Staging};
+use dg_testdata::{edit, noise};
 
 const BUCKET_PREFIX: &str = "matrix";
 
@@ -64,13 +63,10 @@ fn service(storage: Arc<dyn ObjectStorage>) -> DeltaGlider {
     DeltaGlider::new(
         Ports {
             storage,
-            // fresh per service: downloads fetch the reference from storage
-            cache: Arc::new(MemoryCache::new(64 << 20)),
-            staging: Arc::new(MemoryStaging),
             engines: dg::engines(),
-            clock: Arc::new(SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(Arc::new(SeeThrough::default())),
+            // the cache is fresh per service: downloads fetch the reference from storage
+            ..dg_testkit::memory_ports()
         },
         Config::default(),
     )

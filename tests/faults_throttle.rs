@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Instant;
 
-use dg_adapters::conformance::engine::{edit, noise};
 use dg_adapters::testing::{S3TestServer, ServerFaults};
+use dg_testdata::noise;
 use serde_json::Value;
 use support::{write, Env};
 
@@ -36,12 +36,12 @@ fn dg(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Output {
 fn releases(env: &Env, files: usize) -> Vec<(String, Vec<u8>)> {
     let mut all = Vec::new();
     for space in 0..files.div_ceil(20) {
-        let mut data = noise(space as u64 + 1, 40_000);
-        for version in 0..20.min(files - space * 20) {
+        let count = 20.min(files - space * 20);
+        let series = dg_testdata::releases(noise(space as u64 + 1, 40_000), count, 99, 8);
+        for (version, data) in series.into_iter().enumerate() {
             let relative = format!("app{space}/build-{version:02}.zip");
             write(&env.path(&format!("src/{relative}")), &data);
-            all.push((relative, data.clone()));
-            data = edit(&data, version as u64 + 100, 8);
+            all.push((relative, data));
         }
     }
     all

@@ -29,17 +29,7 @@ const BOMB_TIME: Duration = Duration::from_secs(20);
 const BOMB_RSS: u64 = 768 << 20;
 
 /// Pseudo-random bytes, so that nothing compresses and deltas stay honest.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use dg_testdata::noise;
 
 /// A finished dg run and what it cost.
 struct Ran {

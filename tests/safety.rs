@@ -12,17 +12,7 @@ use proptest::prelude::*;
 use support::{tree, write, Env};
 
 /// Pseudo-random bytes, so that nothing compresses and deltas stay honest.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use dg_testdata::noise;
 
 /// The files `dg ls -r --json` shows below `prefix`, by key, with their sizes.
 fn listed(env: &Env, url: &str) -> BTreeMap<String, u64> {

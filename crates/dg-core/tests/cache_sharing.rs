@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use dg_adapters::cache::random_key;
-use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::engine::{ZstdCompressor, ZstdEngine};
 use dg_adapters::storage::CountingStorage;
-use dg_adapters::{EncryptedCache, FsCache, MemoryStaging, MemoryStorage, SystemClock};
-use dg_core::{Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
+use dg_adapters::{EncryptedCache, FsCache, MemoryStaging, MemoryStorage};
+use dg_core::{Config, DeltaGlider, Format, Ports, PutRequest};
 use dg_ports::{BytesBlob, Location, ReferenceCache, Staging};
+use dg_testdata::{edit, noise};
 
 /// Generates one test per storage format, `name::native` and `name::compat`, each running the
 /// async test body `name(format)` under the given test attribute.
@@ -37,11 +36,7 @@ fn service(
         Ports {
             storage,
             cache,
-            staging: Arc::new(MemoryStaging),
-            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
-            clock: Arc::new(SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
-            expander: None,
+            ..dg_testkit::memory_ports()
         },
         Config {
             format,

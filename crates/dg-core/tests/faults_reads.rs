@@ -5,26 +5,21 @@
 
 use std::sync::Arc;
 
-use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::engine::{ZstdCompressor, ZstdEngine};
 use dg_adapters::storage::{RetryPolicy, RetryingStorage};
 use dg_adapters::testing::{Fault, FaultyStorage, Op};
-use dg_adapters::{DestinationFile, MemoryCache, MemoryStaging, MemoryStorage};
-use dg_core::{BucketSettings, Config, DeltaGlider, EngineSet, Format, Ports, PutRequest};
+use dg_adapters::{DestinationFile, MemoryStorage};
+use dg_core::{BucketSettings, Config, DeltaGlider, Format, Ports, PutRequest};
 use dg_ports::{BytesBlob, Error, Location, ObjectStorage, PutOptions};
+use dg_testdata::{edit, noise};
 use std::time::SystemTime;
 
 fn service(storage: Arc<dyn ObjectStorage>) -> DeltaGlider {
     DeltaGlider::new(
         Ports {
             storage,
-            // a fresh cache: every read fetches the reference from storage
-            cache: Arc::new(MemoryCache::new(64 << 20)),
-            staging: Arc::new(MemoryStaging),
-            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
             clock: Arc::new(dg_ports::FixedClock(SystemTime::UNIX_EPOCH)),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
-            expander: None,
+            // a fresh cache: every read fetches the reference from storage
+            ..dg_testkit::memory_ports()
         },
         Config::default(),
     )

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use dg_adapters::engine::{LzmaEngine, VcdiffEngine, ZstdCompressor};
+use dg_adapters::engine::{LzmaEngine, VcdiffEngine};
 use dg_adapters::{MemoryCache, MemoryStaging, MemoryStorage, SeeThrough};
 use dg_core::{Config, DeltaGlider, EngineSet, Level, Ports, PutRequest, Stored};
 use dg_ports::{BytesBlob, DiffEngine, Location, ObjectStorageExt, Staging};
@@ -20,16 +20,14 @@ fn service() -> (DeltaGlider, MemoryStorage) {
         Ports {
             storage: Arc::new(storage.clone()),
             cache: Arc::new(MemoryCache::new(256 << 20)),
-            staging: Arc::new(MemoryStaging),
             // As the binary has them: VCDIFF first (Python's format), LZMA for native deltas.
             engines: EngineSet::new(vec![
                 Arc::new(VcdiffEngine::default()),
                 Arc::new(LzmaEngine::default()),
             ])
             .with_native_default("lzma"),
-            clock: Arc::new(dg_adapters::SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(Arc::new(SeeThrough::default())),
+            ..dg_testkit::memory_ports()
         },
         Config::default(),
     );

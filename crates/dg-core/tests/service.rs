@@ -4,18 +4,13 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use dg_adapters::conformance::engine::{edit, noise};
-use dg_adapters::{
-    engine::{ZstdCompressor, ZstdEngine},
-    MemoryCache, MemoryStaging, MemoryStorage,
-};
-use dg_core::{
-    meta, Config, DeltaGlider, DirectReason, EngineSet, Format, Ports, PutRequest, Served, Stored,
-};
+use dg_adapters::{engine::ZstdEngine, MemoryStaging, MemoryStorage};
+use dg_core::{meta, Config, DeltaGlider, DirectReason, Format, Ports, PutRequest, Served, Stored};
 use dg_ports::{
     BytesBlob, Error, ExpandSummary, Expander, FixedClock, Location, ObjectStorage,
     ObjectStorageExt, Staging,
 };
+use dg_testdata::{edit, noise};
 use proptest::prelude::*;
 
 /// Generates one test per storage format, `name::native` and `name::compat`, each running the
@@ -105,14 +100,11 @@ fn service_over_with(storage: MemoryStorage, format: Format) -> (DeltaGlider, Me
     let dg = DeltaGlider::new(
         Ports {
             storage: Arc::new(storage.clone()),
-            cache: Arc::new(MemoryCache::new(64 << 20)),
-            staging: Arc::new(MemoryStaging),
-            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
             clock: Arc::new(FixedClock(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
             )),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(Arc::new(ToyExpander)),
+            ..dg_testkit::memory_ports()
         },
         config,
     );
@@ -466,11 +458,8 @@ fn fresh_service(storage: &MemoryStorage) -> DeltaGlider {
         Ports {
             storage: Arc::new(storage.clone()),
             cache: Arc::new(dg_ports::NoCache),
-            staging: Arc::new(MemoryStaging),
-            engines: EngineSet::new(vec![Arc::new(ZstdEngine::default())]),
-            clock: Arc::new(dg_adapters::SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(Arc::new(ToyExpander)),
+            ..dg_testkit::memory_ports()
         },
         Config::default(),
     )

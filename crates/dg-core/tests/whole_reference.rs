@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use dg_adapters::engine::{VcdiffEngine, ZstdCompressor};
+use dg_adapters::engine::VcdiffEngine;
 use dg_adapters::{MemoryCache, MemoryStaging, MemoryStorage, SeeThrough};
 use dg_core::{Config, DeltaGlider, EngineSet, Ports, PutRequest};
 use dg_ports::{
@@ -113,31 +113,15 @@ fn service(
         Ports {
             storage: Arc::new(storage.clone()),
             cache,
-            staging: Arc::new(MemoryStaging),
             engines: EngineSet::new(vec![Arc::new(VcdiffEngine::default())]),
-            clock: Arc::new(dg_adapters::SystemClock),
-            compressor: Some(Arc::new(ZstdCompressor::default())),
             expander: Some(expander),
+            ..dg_testkit::memory_ports()
         },
         Config::default(),
     )
 }
 
-/// Text that compresses as source code does, different for each `seed`.
-fn text(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len + 64);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(
-            format!("def f{}(x):\n    return x * {}\n", x % 5000, x % 97).as_bytes(),
-        );
-    }
-    out.truncate(len);
-    out
-}
+use dg_testdata::text;
 
 /// A release: 16 deflated members, those in `changed` different.
 fn release(changed: &[u64]) -> Vec<u8> {

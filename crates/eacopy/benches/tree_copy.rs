@@ -17,37 +17,24 @@ const SMALL: usize = 10_000;
 const LARGE: usize = 4;
 const LARGE_SIZE: usize = 64 << 20;
 
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use dg_testdata::noise;
 
 fn generate(src: &Path) -> u64 {
-    let mut total = 0;
-    for i in 0..SMALL {
-        let dir = src.join(format!("m{:02}/s{:02}", i % 20, (i / 20) % 25));
-        fs::create_dir_all(&dir).unwrap();
+    let small = (0..SMALL).map(|i| {
         let len = 512 + (i * 7919) % 16_384; // 0.5–16.5 KiB
-        fs::write(dir.join(format!("f{i:05}.dat")), noise(i as u64, len)).unwrap();
-        total += len as u64;
-    }
-    for i in 0..LARGE {
-        fs::write(
-            src.join(format!("large{i}.bin")),
+        (
+            format!("m{:02}/s{:02}/f{i:05}.dat", i % 20, (i / 20) % 25),
+            noise(i as u64, len),
+        )
+    });
+    let large = (0..LARGE).map(|i| {
+        (
+            format!("large{i}.bin"),
             noise(1_000_000 + i as u64, LARGE_SIZE),
         )
-        .unwrap();
-        total += LARGE_SIZE as u64;
-    }
-    total
+    });
+    let files = dg_testdata::tree::write(src, small.chain(large)).unwrap();
+    files.iter().map(|p| fs::metadata(p).unwrap().len()).sum()
 }
 
 /// Median, fastest and slowest of a set of runs.

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dg_retry::{Jitter, RetryPolicy};
+
 use crate::filter::Filters;
 use crate::{Error, Result};
 
@@ -14,13 +16,18 @@ use crate::{Error, Result};
 /// that just progressed. Called from worker threads, so it must be `Send + Sync`.
 pub type ProgressFn = Arc<dyn Fn(u64, u64, &Path) + Send + Sync>;
 
+/// The longest pause between two tries, unless `retry_delay` is longer (dg's cap).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(20);
+
 /// What a multi-file operation does when one file fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ErrorStrategy {
     /// Stop at the first failure and return it.
     #[default]
     Raise,
-    /// Try the failing file again `retry_count` times, `retry_delay` apart, then raise.
+    /// Try the failing file again `retry_count` times, then raise. The pauses follow dg's retry
+    /// policy: at least `retry_delay`, the one before try `n` up to `retry_delay × 2^(n-1)`
+    /// (jittered, at most 20 s unless `retry_delay` is longer).
     Retry,
     /// Record the failure in the report and go on with the other files.
     Ignore,
@@ -130,7 +137,8 @@ impl Config {
         self
     }
 
-    /// The pause between two tries.
+    /// The base of the pause between two tries: the shortest pause, and the ceiling of the
+    /// first; each further pause may be up to twice as long as the one before (jittered).
     pub fn retry_delay(mut self, delay: Duration) -> Self {
         self.retry_delay = delay;
         self
@@ -200,24 +208,50 @@ impl Config {
         Ok(())
     }
 
-    /// Runs `op`, trying again as the strategy says. Every error is retried: files that appear
-    /// late and transient I/O errors are the point of retrying, except errors that never heal.
-    pub(crate) fn with_retry<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    /// dg's retry policy with eacopy's settings: `retry_count` tries after the first under
+    /// [`ErrorStrategy::Retry`] (else one try), pauses from `retry_delay` doubling up to 20 s
+    /// (or `retry_delay` when longer), no time bound.
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         let tries = match self.error_strategy {
             ErrorStrategy::Retry => self.retry_count.saturating_add(1),
             _ => 1,
         };
+        RetryPolicy {
+            max_attempts: tries,
+            min_delay: self.retry_delay,
+            base_delay: self.retry_delay,
+            max_delay: self.retry_delay.max(MAX_RETRY_DELAY),
+            max_elapsed: Duration::MAX,
+        }
+    }
+
+    /// The pause before the next try after `failed` failed tries; `None` when the strategy
+    /// does not retry or the tries are used up.
+    pub(crate) fn retry_pause(&self, failed: u32) -> Option<Duration> {
+        let policy = self.retry_policy();
+        if failed >= policy.max_attempts {
+            return None;
+        }
+        policy.next_delay(failed, Duration::ZERO, Jitter::from_entropy().unit())
+    }
+
+    /// Runs `op`, trying again as the strategy says. Every error is retried: files that appear
+    /// late and transient I/O errors are the point of retrying, except errors that never heal.
+    pub(crate) fn with_retry<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
-            match op() {
+            let e = match op() {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < tries && e.is_retryable() => {
-                    tracing::debug!(attempt, error = %e, "retrying");
-                    std::thread::sleep(self.retry_delay);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+                Err(e) => e,
+            };
+            let pause = e
+                .is_retryable()
+                .then(|| self.retry_pause(attempt))
+                .flatten();
+            let Some(pause) = pause else { return Err(e) };
+            tracing::debug!(attempt, error = %e, pause_ms = pause.as_millis() as u64, "retrying");
+            std::thread::sleep(pause);
+            attempt += 1;
         }
     }
 }

@@ -104,7 +104,8 @@ struct CopyArgs {
     /// Tries after a failure (with --on-error retry).
     #[arg(long, default_value_t = 3, value_name = "N")]
     retry: u32,
-    /// Milliseconds between tries.
+    /// Milliseconds between tries: the shortest pause, each further one up to twice the one
+    /// before (jittered, dg's retry policy; at most 20 s unless MS is more).
     #[arg(long, default_value_t = 500, value_name = "MS")]
     retry_delay: u64,
     /// zstd level for server copies (0 = uncompressed).

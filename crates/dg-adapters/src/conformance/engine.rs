@@ -4,42 +4,8 @@ use std::io::Cursor;
 
 use dg_ports::DiffEngine;
 
-/// Deterministic pseudo-random bytes.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Applies `n` scattered edits (replace, insert, delete) to `data`.
-pub fn edit(data: &[u8], seed: u64, n: usize) -> Vec<u8> {
-    let mut out = data.to_vec();
-    let r = noise(seed, n * 3);
-    for i in 0..n {
-        if out.is_empty() {
-            out.push(r[i * 3]);
-            continue;
-        }
-        let pos = (usize::from(r[i * 3]) << 8 | usize::from(r[i * 3 + 1])) * out.len() / 65536;
-        match r[i * 3 + 2] % 3 {
-            0 => out[pos] ^= 0x5a,
-            1 => out
-                .splice(pos..pos, noise(seed + i as u64, 40))
-                .for_each(drop),
-            _ => {
-                let end = (pos + 30).min(out.len());
-                out.drain(pos..end);
-            }
-        }
-    }
-    out
-}
+/// The shared deterministic data of every crate's tests (kept here for the suites' callers).
+pub use dg_testdata::{edit, noise};
 
 /// Encodes then decodes; returns the delta.
 pub fn round_trip(engine: &dyn DiffEngine, reference: &[u8], target: &[u8]) -> Vec<u8> {

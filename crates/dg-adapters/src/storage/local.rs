@@ -33,7 +33,7 @@
 //! # A store that does not exist
 //!
 //! [`LocalStorage::open`] does not create the root: every call fails with `NotFound` naming it,
-//! except [`Buckets::create_bucket`], which creates it. [`LocalStorage::new`] creates it.
+//! except [`Buckets::create_bucket`](dg_ports::Buckets::create_bucket), which creates it. [`LocalStorage::new`] creates it.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -43,14 +43,17 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use dg_ports::{
-    BlobRef, BucketInfo, Buckets, Error, GetResult, ListPage, ListRequest, Location, Metadata,
-    ObjectInfo, ObjectStorage, PutMode, PutOptions, Result,
+    BlobRef, Error, GetResult, ListPage, ListRequest, Location, Metadata, ObjectInfo,
+    ObjectStorage, PutMode, PutOptions, Result,
 };
 use xattr::FileExt;
 
+mod buckets;
+mod walk;
+
+use self::walk::walk;
 use super::listing::paginate;
-use super::local_keys::{dir_path, key_path, legacy_dir_path, legacy_path, read_name, Name};
-use super::validate_bucket_name;
+use super::local_keys::{dir_path, key_path, legacy_dir_path, legacy_path};
 
 const TMP_DIR: &str = ".dg-tmp";
 const META_ATTR: &str = "user.dg.meta";
@@ -98,7 +101,7 @@ impl LocalStorage {
     }
 
     /// The store at `root` if it exists. A missing root is not created here: calls fail with
-    /// `NotFound` saying so, and the first [`Buckets::create_bucket`] creates it.
+    /// `NotFound` saying so, and the first [`Buckets::create_bucket`](dg_ports::Buckets::create_bucket) creates it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         if root.is_dir() {
@@ -345,108 +348,6 @@ impl LocalStorage {
     }
 }
 
-/// Collects `(key, metadata)` of files under `dir`, whose keys start with `base`, that start
-/// with `prefix`. With `shallow`, each subdirectory past the prefix contributes only its first
-/// file: a `/` delimiter folds the rest into the same common prefix anyway.
-fn walk(
-    dir: &Path,
-    base: &str,
-    shallow: bool,
-    prefix: &str,
-    out: &mut Vec<(String, fs::Metadata)>,
-) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Some(child) = child_key(base, &entry) else {
-            continue; // not a name this store writes
-        };
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // deleted meanwhile
-            Err(e) => return Err(e),
-        };
-        match child {
-            Child::Continued(partial) if meta.is_dir() => {
-                if partial.starts_with(prefix) || prefix.starts_with(&partial) {
-                    walk(&entry.path(), &partial, shallow, prefix, out)?;
-                }
-            }
-            Child::Continued(_) => {}
-            Child::Key(key) if meta.is_dir() => {
-                let dir_prefix = format!("{key}/");
-                if !(dir_prefix.starts_with(prefix) || prefix.starts_with(&dir_prefix)) {
-                    continue;
-                }
-                if shallow && dir_prefix.len() > prefix.len() {
-                    if let Some(first) = first_file(&entry.path(), &dir_prefix)? {
-                        out.push(first);
-                    }
-                } else {
-                    walk(&entry.path(), &dir_prefix, shallow, prefix, out)?;
-                }
-            }
-            Child::Key(key) => {
-                if meta.is_file() && key.starts_with(prefix) {
-                    out.push((key, meta));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What a directory entry below keys starting with `base` stands for.
-enum Child {
-    /// A key (a file's, or a directory's without its `/`).
-    Key(String),
-    /// The start of a key segment continued in the directory below.
-    Continued(String),
-}
-
-fn child_key(base: &str, entry: &fs::DirEntry) -> Option<Child> {
-    let name = entry.file_name().into_string().ok()?;
-    Some(match read_name(&name)? {
-        Name::Segment(s) => Child::Key(format!("{base}{s}")),
-        Name::More(s) => Child::Continued(format!("{base}{s}")),
-    })
-}
-
-/// Any one file below `dir` (whose keys start with `base`), to stand for its common prefix.
-fn first_file(dir: &Path, base: &str) -> io::Result<Option<(String, fs::Metadata)>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let Some(child) = child_key(base, &entry) else {
-            continue;
-        };
-        let meta = entry.metadata()?;
-        match child {
-            Child::Key(key) if meta.is_file() => return Ok(Some((key, meta))),
-            Child::Key(key) if meta.is_dir() => found.push((entry.path(), format!("{key}/"))),
-            Child::Continued(partial) if meta.is_dir() => found.push((entry.path(), partial)),
-            _ => {}
-        }
-    }
-    for (path, base) in found {
-        if let Some(f) = first_file(&path, &base)? {
-            return Ok(Some(f));
-        }
-    }
-    Ok(None)
-}
-
 /// A temp file for a new object, with the permissions of an ordinary new file.
 fn new_object_file(tmp_dir: &Path) -> Result<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
@@ -616,76 +517,6 @@ impl ObjectStorage for LocalStorage {
         let this = self.clone();
         let (from, to) = (from.clone(), to.clone());
         blocking(move || this.copy_blocking(&from, &to)).await
-    }
-}
-
-#[async_trait]
-impl Buckets for LocalStorage {
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        self.present()?;
-        let root = self.root.clone();
-        blocking(move || {
-            let mut out = Vec::new();
-            let entries =
-                fs::read_dir(&root).map_err(|e| Error::from_io(root.display(), "listing", e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::from_io(root.display(), "listing", e))?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                if name.starts_with('.') || !is_dir {
-                    continue;
-                }
-                let created = entry
-                    .metadata()
-                    .ok()
-                    .and_then(|m| m.created().or(m.modified()).ok());
-                out.push(BucketInfo { name, created });
-            }
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn create_bucket(&self, name: &str) -> Result<()> {
-        validate_bucket_name(name)?;
-        if !self.root.is_dir() {
-            fs::create_dir_all(&self.root).map_err(|e| {
-                Error::from_io(self.root.display(), "creating the local store at", e)
-            })?;
-            Self::prepare(&self.root)?;
-        }
-        let dir = self.root.join(name);
-        let name = name.to_string();
-        blocking(move || match fs::create_dir(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists {
-                what: format!("bucket {name}"),
-            }),
-            Err(e) => Err(Error::from_io(dir.display(), "creating", e)),
-        })
-        .await
-    }
-
-    async fn delete_bucket(&self, name: &str) -> Result<()> {
-        let dir = self.bucket_dir(name)?;
-        let name = name.to_string();
-        blocking(move || {
-            let empty = fs::read_dir(&dir)
-                .map_err(|e| Error::from_io(dir.display(), "reading", e))?
-                .next()
-                .is_none();
-            if !empty {
-                return Err(Error::Precondition {
-                    what: format!("bucket {name}"),
-                    reason: "it is not empty".into(),
-                });
-            }
-            fs::remove_dir(&dir).map_err(|e| Error::from_io(dir.display(), "removing", e))
-        })
-        .await
     }
 }
 

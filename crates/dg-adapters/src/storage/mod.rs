@@ -1,19 +1,23 @@
 //! Object-storage adapters: in memory, a local directory, and (with the `s3` feature) S3.
 
+mod backoff;
 mod counting;
 mod listing;
 mod local;
 mod local_keys;
 mod memory;
 mod retry;
+mod retry_buckets;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+pub use backoff::{Backoff, RetryCounter};
 pub use counting::CountingStorage;
 pub use listing::paginate;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
-pub use retry::{Backoff, RetryCounter, RetryPolicy, RetryingBuckets, RetryingStorage};
+pub use retry::{RetryPolicy, RetryingStorage};
+pub use retry_buckets::RetryingBuckets;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Credentials, S3Storage};
 

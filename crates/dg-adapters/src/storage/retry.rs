@@ -17,302 +17,19 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use dg_ports::{
-    BlobRef, BucketInfo, Buckets, ByteStream, Error, GetResult, ListPage, ListRequest, Location,
-    ObjectInfo, ObjectStorage, PutMode, PutOptions, Result,
+    BlobRef, ByteStream, Error, GetResult, ListPage, ListRequest, Location, ObjectInfo,
+    ObjectStorage, PutMode, PutOptions, Result,
 };
 use futures::StreamExt;
 use tracing::debug;
 
-use crate::rng::Rng;
+pub use dg_retry::RetryPolicy;
 
-/// How often and how patiently calls are repeated.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts per call, the first one included (1: no retries).
-    pub max_attempts: u32,
-    /// The cap of the delay before the first retry; it doubles with each further retry.
-    pub base_delay: Duration,
-    /// The largest delay between two attempts.
-    pub max_delay: Duration,
-    /// No retry starts once this much time has passed since the call's first attempt (for a
-    /// body being read: since it last made progress). An attempt under way is never cut off.
-    pub max_elapsed: Duration,
-}
-
-impl RetryPolicy {
-    /// Attempts per S3 request by default, as the AWS CLI's legacy retry mode.
-    pub const S3_ATTEMPTS: u32 = 5;
-    /// Attempts per call on a local directory store by default (its transient errors are rare:
-    /// interrupted or timed-out file operations, network file systems).
-    pub const LOCAL_ATTEMPTS: u32 = 3;
-
-    /// `max_attempts` attempts, delays from 100 ms doubling up to 20 s, 5 minutes at most.
-    pub fn attempts(max_attempts: u32) -> Self {
-        RetryPolicy {
-            max_attempts: max_attempts.max(1),
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(20),
-            max_elapsed: Duration::from_secs(300),
-        }
-    }
-
-    /// One attempt: nothing is repeated.
-    pub fn none() -> Self {
-        RetryPolicy::attempts(1)
-    }
-
-    /// The delay before retry number `retry` (1 for the first), given `unit` in `[0, 1)`:
-    /// "full jitter", a uniform share of `min(max_delay, base_delay * 2^(retry-1))`, so that
-    /// clients throttled together do not come back together.
-    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
-        let doublings = retry.saturating_sub(1).min(30);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay);
-        ceiling.mul_f64(unit.clamp(0.0, 1.0))
-    }
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy::attempts(RetryPolicy::S3_ATTEMPTS)
-    }
-}
-
-/// A shared count of retries; clones count together.
-#[derive(Clone, Debug, Default)]
-pub struct RetryCounter(Arc<AtomicU64>);
-
-impl RetryCounter {
-    /// A counter at zero.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Retries so far.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Counts one retry.
-    pub fn add_one(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The retry state of one call (or of one stall of a body being read).
-#[derive(Debug)]
-pub(crate) struct Attempts {
-    attempt: u32,
-    since: Instant,
-}
-
-impl Attempts {
-    pub(crate) fn start() -> Self {
-        Attempts {
-            attempt: 1,
-            since: Instant::now(),
-        }
-    }
-
-    /// Attempts made so far.
-    pub(crate) fn made(&self) -> u32 {
-        self.attempt
-    }
-}
-
-/// The backoff schedule with its jitter source and counter, shared by the decorator and the
-/// S3 adapter's multipart parts.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    policy: RetryPolicy,
-    counter: RetryCounter,
-    jitter: Arc<Mutex<Rng>>,
-}
-
-impl Backoff {
-    /// A schedule under `policy` counting into `counter`.
-    pub fn new(policy: RetryPolicy, counter: RetryCounter) -> Self {
-        Backoff {
-            policy,
-            counter,
-            jitter: Arc::new(Mutex::new(Rng::from_entropy())),
-        }
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> &RetryPolicy {
-        &self.policy
-    }
-
-    /// The counter.
-    pub fn counter(&self) -> &RetryCounter {
-        &self.counter
-    }
-
-    /// The delay before the next attempt when a failure after `attempt` attempts, `elapsed`
-    /// into the call, may be retried; `None` when the attempts or the time are used up.
-    pub fn next_delay(&self, attempt: u32, elapsed: Duration) -> Option<Duration> {
-        if attempt >= self.policy.max_attempts {
-            return None;
-        }
-        let unit = self.jitter.lock().map(|mut r| r.unit()).unwrap_or(0.5);
-        let delay = self.policy.delay(attempt, unit);
-        (elapsed.saturating_add(delay) <= self.policy.max_elapsed).then_some(delay)
-    }
-
-    /// Runs `call` until it succeeds, fails with an error that is not transient, or the policy
-    /// says stop; the error then says how many attempts were made.
-    pub async fn repeat<T, F, Fut>(
-        &self,
-        op: &'static str,
-        what: &(dyn Display + Sync),
-        mut call: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let mut state = Attempts::start();
-        loop {
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    if !self.pause(&mut state, &e, op, what).await {
-                        return Err(gave_up(e, state.made()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Counts, logs and sleeps before retrying after `error`; false (and nothing done) when the
-    /// error is not transient or the attempts or time are used up.
-    pub(crate) async fn pause(
-        &self,
-        state: &mut Attempts,
-        error: &Error,
-        op: &str,
-        what: &(dyn Display + Sync),
-    ) -> bool {
-        if !error.is_retryable() {
-            return false;
-        }
-        let Some(delay) = self.next_delay(state.attempt, state.since.elapsed()) else {
-            return false;
-        };
-        self.wait(delay, state.attempt, op, what, &error_chain(error))
-            .await;
-        state.attempt += 1;
-        true
-    }
-
-    /// Counts, logs and sleeps `delay` before attempt `failed + 1`.
-    pub async fn wait(
-        &self,
-        delay: Duration,
-        failed: u32,
-        op: &str,
-        what: &(dyn Display + Sync),
-        why: &str,
-    ) {
-        self.counter.add_one();
-        debug!(
-            op,
-            object = %what,
-            attempt = failed + 1,
-            max_attempts = self.policy.max_attempts,
-            delay_ms = delay.as_millis() as u64,
-            error = why,
-            "retrying"
-        );
-        tokio::time::sleep(delay).await;
-    }
-}
-
-/// An error with its sources, for logs.
-fn error_chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// `error`, saying how many attempts were made when there were several.
-fn gave_up(error: Error, attempts: u32) -> Error {
-    if attempts <= 1 {
-        return error;
-    }
-    let note = format!(" (after {attempts} attempts)");
-    match error {
-        Error::Backend {
-            backend,
-            context,
-            retryable,
-            source,
-        } => Error::Backend {
-            backend,
-            context: context + &note,
-            retryable,
-            source,
-        },
-        Error::Io { context, source } => Error::Io {
-            context: context + &note,
-            source,
-        },
-        other => other,
-    }
-}
-
-/// Wraps bucket administration and repeats its calls that fail with transient errors. A create
-/// or delete whose answer was lost may then report that the bucket exists or is missing.
-#[derive(Clone, Debug)]
-pub struct RetryingBuckets {
-    inner: Arc<dyn Buckets>,
-    backoff: Backoff,
-}
-
-impl RetryingBuckets {
-    /// `inner`'s calls retried on `backoff`'s schedule, counted in its counter.
-    pub fn new(inner: Arc<dyn Buckets>, backoff: Backoff) -> Self {
-        RetryingBuckets { inner, backoff }
-    }
-}
-
-#[async_trait]
-impl Buckets for RetryingBuckets {
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        self.backoff
-            .repeat("list_buckets", &"buckets", || self.inner.list_buckets())
-            .await
-    }
-
-    async fn create_bucket(&self, name: &str) -> Result<()> {
-        self.backoff
-            .repeat("create_bucket", &name, || self.inner.create_bucket(name))
-            .await
-    }
-
-    async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.backoff
-            .repeat("delete_bucket", &name, || self.inner.delete_bucket(name))
-            .await
-    }
-}
+use super::backoff::{gave_up, Attempts, Backoff, RetryCounter};
 
 /// Wraps a storage and repeats its calls that fail with transient errors.
 #[derive(Clone, Debug)]
@@ -335,12 +52,12 @@ impl RetryingStorage {
 
     /// Retries made so far, shared with every clone.
     pub fn counter(&self) -> RetryCounter {
-        self.backoff.counter.clone()
+        self.backoff.counter().clone()
     }
 
     /// The policy.
     pub fn policy(&self) -> &RetryPolicy {
-        &self.backoff.policy
+        self.backoff.policy()
     }
 
     /// Runs `call` until it succeeds, fails for good, or the policy says stop.
@@ -591,11 +308,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::storage::RetryingBuckets;
     use crate::testing::{Fault, FaultyStorage, Op, When};
     use crate::MemoryStorage;
     use bytes::Bytes;
+    use dg_ports::{BucketInfo, Buckets};
     use dg_ports::{BytesBlob, Metadata, ObjectStorageExt};
     use futures::TryStreamExt;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     fn quick(attempts: u32) -> RetryPolicy {
         RetryPolicy {

@@ -207,12 +207,13 @@ fn worker(sh: &Shared<'_>) {
                 sh.stats.bump(|s| s.wire_bytes += c.sent);
             }
             attempt += 1;
-            let retry = sh.config.error_strategy == ErrorStrategy::Retry
-                && attempt <= sh.config.retry_count
-                && e.is_retryable();
-            if retry {
-                tracing::debug!(attempt, error = %e, "connection failed; retrying the unfinished files");
-                std::thread::sleep(sh.config.retry_delay);
+            let pause = e
+                .is_retryable()
+                .then(|| sh.config.retry_pause(attempt))
+                .flatten();
+            if let Some(pause) = pause {
+                tracing::debug!(attempt, error = %e, pause_ms = pause.as_millis() as u64, "connection failed; retrying the unfinished files");
+                std::thread::sleep(pause);
                 continue;
             }
             // Give up on the unfinished files of this batch.

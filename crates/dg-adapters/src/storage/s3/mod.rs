@@ -62,7 +62,8 @@ use object_store::{
 pub use config::{S3Config, S3Credentials};
 use errors::{map_error, transient_status, transient_transport};
 
-use super::retry::{Backoff, RetryCounter, RetryPolicy};
+use super::backoff::{Backoff, RetryCounter};
+use super::retry::RetryPolicy;
 
 /// Buckets of an S3-compatible service.
 #[derive(Debug)]
