@@ -9,7 +9,7 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../dg-vcdiff/tests/common/mod.rs"]
 mod common;
 
 use dg_adapters::engine::Xdelta3LibEngine;

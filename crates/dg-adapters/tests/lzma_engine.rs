@@ -2,6 +2,7 @@
 //! (xz's own library) given the same preset dictionary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../dg-vcdiff/tests/common/mod.rs"]
 mod common;
 
 use std::io::Cursor;

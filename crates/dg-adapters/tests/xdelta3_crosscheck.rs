@@ -4,6 +4,7 @@
 #![cfg(feature = "xdelta3")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../dg-vcdiff/tests/common/mod.rs"]
 mod common;
 
 use std::io::Cursor;

@@ -10,22 +10,7 @@ use dg_core::{Config, DeltaGlider, Format, Ports, PutRequest};
 use dg_ports::{BytesBlob, Location, ReferenceCache, Staging};
 use dg_testdata::{edit, noise};
 
-/// Generates one test per storage format, `name::native` and `name::compat`, each running the
-/// async test body `name(format)` under the given test attribute.
-macro_rules! per_format {
-    ($(#[$test:meta])* $name:ident) => {
-        mod $name {
-            $(#[$test])*
-            async fn native() {
-                super::$name(dg_core::Format::Native).await
-            }
-            $(#[$test])*
-            async fn compat() {
-                super::$name(dg_core::Format::Compat).await
-            }
-        }
-    };
-}
+use dg_testkit::per_format;
 
 fn service(
     storage: Arc<CountingStorage>,

@@ -13,22 +13,7 @@ use dg_ports::{
 use dg_testdata::{edit, noise};
 use proptest::prelude::*;
 
-/// Generates one test per storage format, `name::native` and `name::compat`, each running the
-/// async test body `name(format)` under the given test attribute.
-macro_rules! per_format {
-    ($(#[$test:meta])* $name:ident) => {
-        mod $name {
-            $(#[$test])*
-            async fn native() {
-                super::$name(dg_core::Format::Native).await
-            }
-            $(#[$test])*
-            async fn compat() {
-                super::$name(dg_core::Format::Compat).await
-            }
-        }
-    };
-}
+use dg_testkit::per_format;
 
 /// A test expander: files starting with `ZZ` + one byte n have plain form = the rest with
 /// every byte minus n (a stand-in for "compression undone"); the recipe is the 3-byte header.

@@ -41,3 +41,22 @@ pub fn ports(parts: MemoryPorts) -> Ports {
 pub fn memory_ports() -> Ports {
     ports(dg_adapters::testing::memory_ports())
 }
+
+/// Generates one test per storage format, `name::native` and `name::compat`, each running the
+/// async test body `name(format)` (an `async fn name(format: dg_core::Format)` beside the
+/// macro call) under the given test attribute, e.g. `per_format!(#[tokio::test] uploads);`.
+#[macro_export]
+macro_rules! per_format {
+    ($(#[$test:meta])* $name:ident) => {
+        mod $name {
+            $(#[$test])*
+            async fn native() {
+                super::$name(dg_core::Format::Native).await
+            }
+            $(#[$test])*
+            async fn compat() {
+                super::$name(dg_core::Format::Compat).await
+            }
+        }
+    };
+}

@@ -110,6 +110,27 @@ struct State {
     uploads: HashMap<String, Upload>,
 }
 
+impl State {
+    /// Writes `object` at `key` when the conditions hold against what is there (checked and
+    /// written under the caller's one lock: a create-if-absent is atomic).
+    fn write(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        object: StoredObject,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<()> {
+        let b = self
+            .buckets
+            .get_mut(bucket)
+            .ok_or_else(|| s3_error!(NoSuchBucket))?;
+        check_write(b.objects.get(key), if_match, if_none_match)?;
+        b.objects.insert(key.to_string(), object);
+        Ok(())
+    }
+}
+
 /// Buckets, objects and multipart uploads in memory, served through [`s3s`]; see the module
 /// documentation. Reach it from a test through
 /// [`S3TestServer::memory`](super::S3TestServer::memory) to plant or inspect objects.
@@ -333,17 +354,13 @@ impl S3 for MemoryS3 {
         let etag = object.strong_etag();
         {
             // Check and write under one lock: a create-if-absent is atomic.
-            let mut state = self.state();
-            let b = state
-                .buckets
-                .get_mut(&input.bucket)
-                .ok_or_else(|| s3_error!(NoSuchBucket))?;
-            check_write(
-                b.objects.get(&input.key),
+            self.state().write(
+                &input.bucket,
+                &input.key,
+                object,
                 input.if_match.as_ref(),
                 input.if_none_match.as_ref(),
             )?;
-            b.objects.insert(input.key, object);
         }
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag),

@@ -195,16 +195,13 @@ impl MemoryS3 {
             last_modified: now(),
             etag: etag.clone(),
         };
-        let b = state
-            .buckets
-            .get_mut(&input.bucket)
-            .ok_or_else(|| s3_error!(NoSuchBucket))?;
-        check_write(
-            b.objects.get(&input.key),
+        state.write(
+            &input.bucket,
+            &input.key,
+            object,
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
         )?;
-        b.objects.insert(input.key.clone(), object);
         state.uploads.remove(&input.upload_id);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),

@@ -36,47 +36,27 @@ impl DeltaGlider {
             .engines()
             .fallback(chosen.name())
             .filter(|e| request.engine.is_none() && e.supports(basis.len(), plain.len()).is_ok());
+        // `engine`'s delta of the plain form, checked, within `limit` bytes.
+        let encode = |engine: Arc<dyn DiffEngine>, limit: u64| {
+            let (basis, plain) = (basis.clone(), plain.clone());
+            async move {
+                self.encode_checked(&engine, basis, plain, plain_sha, limit, what)
+                    .await
+            }
+        };
         let Some(first) = first else {
-            let delta = self
-                .encode_checked(
-                    &chosen,
-                    basis.clone(),
-                    plain.clone(),
-                    plain_sha,
-                    budget,
-                    what,
-                )
-                .await?;
+            let delta = encode(chosen.clone(), budget).await?;
             return Ok(delta.map(|d| (chosen, d)));
         };
         let size = plain.len();
-        let Some(fast) = self
-            .encode_checked(
-                &first,
-                basis.clone(),
-                plain.clone(),
-                plain_sha,
-                budget,
-                what,
-            )
-            .await?
-        else {
+        let Some(fast) = encode(first.clone(), budget).await? else {
             // VCDIFF's delta is over the budget. For a compressed file the budget (a share of
             // the compressed size) can sit far below the ceiling of the plain form, where
             // LZMA's smaller delta may still fit: try it there, not beyond.
             if level == Level::Fast || budget.saturating_mul(SECOND_TRY_CEILING) >= size {
                 return Ok(None);
             }
-            let delta = self
-                .encode_checked(
-                    &chosen,
-                    basis.clone(),
-                    plain.clone(),
-                    plain_sha,
-                    budget,
-                    what,
-                )
-                .await?;
+            let delta = encode(chosen.clone(), budget).await?;
             return Ok(delta.map(|d| (chosen, d)));
         };
         // Only the best level spends the second engine's time on a delta VCDIFF already made.
@@ -93,16 +73,7 @@ impl DeltaGlider {
             );
             return Ok(Some((first, fast)));
         }
-        let smaller = self
-            .encode_checked(
-                &chosen,
-                basis.clone(),
-                plain.clone(),
-                plain_sha,
-                fast.len().saturating_sub(1),
-                what,
-            )
-            .await?;
+        let smaller = encode(chosen.clone(), fast.len().saturating_sub(1)).await?;
         Ok(Some(match smaller {
             Some(d) if d.len() < fast.len() => (chosen, d),
             _ => (first, fast),
