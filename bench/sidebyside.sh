@@ -7,16 +7,18 @@
 # the shared cache a first job's downloads left (warm: one cache directory and
 # DG_CACHE_ENCRYPTION_KEY for every process), stored/original, and whether every file came
 # back byte-identical. Tools: python, compat, native (the default level), native-fast,
-# native-best.
+# native-best; with DG_BASE (another dg binary, e.g. the last release) also compat-base,
+# native-base…: the same tool run by that binary, for before/after figures in one run.
 #
 #   bench/sidebyside.sh SERIES_DIR...       e.g. bench/sidebyside.sh target/corpus/{pip,botocore}
 #
-# Environment: DG (dg binary; default: a release build of this checkout), DG_BENCH_VENV (venv
+# Environment: DG (dg binary; default: a release build of this checkout), DG_BASE (a second dg
+# binary for the -base tools), DG_BENCH_VENV (venv
 # with deltaglider 6.2.0 and moto; made from PyPI when missing), DG_BENCH_TOOLS (default
 # "python compat native"), DG_BENCH_DIR (work directory; default a fresh one under /tmp).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-[ $# -ge 1 ] || { sed -n 2,16p "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,18p "$0"; exit 2; }
 venv=${DG_BENCH_VENV:-$root/target/interop-venv}
 tools=${DG_BENCH_TOOLS:-python compat native}
 if [ -z "${DG:-}" ]; then
@@ -56,7 +58,10 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=
 print(total)
 PY
 }
+# the binary a tool runs: DG, or DG_BASE for a tool named `…-base`
+bin_of() { case $1 in *-base) echo "${DG_BASE:?DG_BASE names the binary of the -base tools}" ;; *) echo "$DG" ;; esac; }
 up_one() { # tool file url
+  local DG; DG=$(bin_of "$1"); set -- "${1%-base}" "$2" "$3"
   case $1 in
     python) DG_LOG_LEVEL=ERROR DG_METRICS=noop "$venv/bin/deltaglider" cp "$2" "$3" >/dev/null ;;
     compat) DG_CACHE_DIR=$(mktemp -d "$work/cache.XXXXXX") "$DG" -q cp --format compat "$2" "$3" ;;
@@ -67,6 +72,7 @@ up_one() { # tool file url
 }
 # a download with the cache a previous job left: one directory and key shared by every process
 warm_one() { # tool url file
+  local DG; DG=$(bin_of "$1"); set -- "${1%-base}" "$2" "$3"
   case $1 in
     python) ;;
     *) DG_CACHE_DIR="$work/shared-cache" DG_CACHE_ENCRYPTION_KEY="$warm_key" "$DG" -q cp "$2" "$3" ;;
@@ -74,6 +80,7 @@ warm_one() { # tool url file
 }
 warm_key=$(head -c 32 /dev/urandom | base64)
 down_one() { # tool url file
+  local DG; DG=$(bin_of "$1"); set -- "${1%-base}" "$2" "$3"
   case $1 in
     python) DG_LOG_LEVEL=ERROR DG_METRICS=noop "$venv/bin/deltaglider" cp "$2" "$3" >/dev/null ;;
     *) DG_CACHE_DIR=$(mktemp -d "$work/cache.XXXXXX") "$DG" -q cp "$2" "$3" ;;

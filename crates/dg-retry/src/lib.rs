@@ -71,7 +71,12 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << doublings)
             .min(self.max_delay);
-        let unit = unit.clamp(0.0, 1.0);
+        // NaN would make `mul_f64` panic: it counts as no wait beyond the floor
+        let unit = if unit.is_nan() {
+            0.0
+        } else {
+            unit.clamp(0.0, 1.0)
+        };
         if self.min_delay.is_zero() {
             return ceiling.mul_f64(unit);
         }
@@ -122,6 +127,7 @@ mod tests {
             Duration::from_millis(400),
             "unit is clamped"
         );
+        assert_eq!(p.delay(3, f64::NAN), Duration::ZERO, "NaN waits no longer");
         let floored = RetryPolicy {
             min_delay: Duration::from_millis(100),
             ..p
