@@ -67,7 +67,8 @@ impl Client {
             .await
     }
 
-    /// Fails with the storage's error (e.g. no such bucket) when `bucket` cannot be listed.
+    /// Fails with the storage's error (e.g. no such bucket) when `bucket` cannot be listed:
+    /// one clear error before a bulk command, instead of one per file.
     pub async fn check_bucket(&self, bucket: &str, prefix: &str) -> Result<()> {
         self.list(&ListQuery {
             bucket: bucket.to_string(),

@@ -83,8 +83,3 @@ pub fn filters(ordered: &[(crate::filters::Rule, String)]) -> Result<Filters> {
 pub fn progress_visible(ctx: &Context) -> bool {
     !ctx.quiet && !ctx.json && std::io::stderr().is_terminal()
 }
-
-/// Fails early (one clear error instead of one per file) when the bucket does not exist.
-pub async fn check_bucket(ctx: &Context, bucket: &str, prefix: &str) -> Result<()> {
-    Ok(ctx.client.check_bucket(bucket, prefix).await?)
-}

@@ -225,7 +225,7 @@ async fn recursive(
                 );
             }
             let prefix = dir_prefix(&key);
-            bulk::check_bucket(ctx, &bucket, &prefix).await?;
+            ctx.client.check_bucket(&bucket, &prefix).await?;
             let scan = local_files(&dir, &filters, Links::Follow)?;
             let jobs = scan
                 .files

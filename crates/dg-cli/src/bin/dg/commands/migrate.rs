@@ -94,7 +94,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<()> {
                 .collect()
         }
     };
-    bulk::check_bucket(ctx, &bucket, &prefix).await?;
+    ctx.client.check_bucket(&bucket, &prefix).await?;
     // What earlier runs copied: every write is atomic, so a file that is listed is complete.
     let there: HashMap<String, u64> =
         remote_files(&ctx.client, &bucket, &prefix, true, &Filters::default())
