@@ -58,8 +58,9 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=
 print(total)
 PY
 }
+dg_main=$DG
 # the binary a tool runs: DG, or DG_BASE for a tool named `…-base`
-bin_of() { case $1 in *-base) echo "${DG_BASE:?DG_BASE names the binary of the -base tools}" ;; *) echo "$DG" ;; esac; }
+bin_of() { case $1 in *-base) echo "${DG_BASE:?DG_BASE names the binary of the -base tools}" ;; *) echo "$dg_main" ;; esac; }
 up_one() { # tool file url
   local DG; DG=$(bin_of "$1"); set -- "${1%-base}" "$2" "$3"
   case $1 in
