@@ -217,6 +217,7 @@ impl Client {
                 start_after: request.continuation_token.clone(),
                 max_keys: request.max_keys,
                 original_sizes: request.original_sizes,
+                metadata: false,
             })
             .await?;
         Ok(ObjectList {

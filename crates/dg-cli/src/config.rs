@@ -273,6 +273,7 @@ impl ClientBuilder {
             engine: self.engine.clone().or_else(|| settings.var("DG_ENGINE")),
             format,
             level,
+            metadata: Default::default(),
         })
     }
 

@@ -240,9 +240,9 @@ pub struct ObjectHead {
     pub is_delta: bool,
     /// SHA-256 of the file, when dg (or Python deltaglider) wrote it.
     pub sha256: Option<String>,
-    /// Last modification time of the stored object (unknown after a streamed download).
+    /// Last modification time of the stored object.
     pub last_modified: Option<SystemTime>,
-    /// The stored object's user metadata (empty after a streamed download).
+    /// The stored object's metadata (dg's fields and any others).
     pub metadata: Metadata,
 }
 
@@ -255,8 +255,8 @@ impl ObjectHead {
             stored_size: got.stored_size,
             is_delta: got.served == Served::Delta,
             sha256: (got.served != Served::Plain).then(|| got.sha256.clone()),
-            last_modified: None,
-            metadata: Metadata::new(),
+            last_modified: got.last_modified,
+            metadata: got.metadata.clone(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Downloads: find the object, rebuild it if it is a delta, and check its SHA-256 before success.
 
-use dg_ports::{BlobRef, Error, GetResult, Location, Result, StagedBlob};
+use std::time::SystemTime;
+
+use dg_ports::{BlobRef, Error, GetResult, Location, Metadata, Result, StagedBlob};
 use tracing::debug;
 
 use crate::codec;
@@ -36,6 +38,10 @@ pub struct GetOutcome {
     pub stored_size: u64,
     /// SHA-256 of the file (checked unless `served` is `Plain`).
     pub sha256: String,
+    /// Metadata of the stored object it came from.
+    pub metadata: Metadata,
+    /// Last modification time of that object, when the storage reports one.
+    pub last_modified: Option<SystemTime>,
 }
 
 impl DeltaGlider {
@@ -62,7 +68,18 @@ impl DeltaGlider {
         self.serve(got, out).await
     }
 
-    async fn serve(&self, got: GetResult, mut out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
+    async fn serve(&self, got: GetResult, out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
+        let metadata = got.info.metadata.clone();
+        let last_modified = got.info.last_modified;
+        let outcome = self.serve_kind(got, out).await?;
+        Ok(GetOutcome {
+            metadata,
+            last_modified,
+            ..outcome
+        })
+    }
+
+    async fn serve_kind(&self, got: GetResult, mut out: Box<dyn StagedBlob>) -> Result<GetOutcome> {
         let source = got.info.location.clone();
         let kind = classify(&source.key, &got.info.metadata).map_err(|e| named(e, &source))?;
         debug!(object = %source, ?kind, "download");
@@ -79,6 +96,8 @@ impl DeltaGlider {
                     size: spooled.len,
                     stored_size,
                     sha256: spooled.sha256,
+                    metadata: Metadata::new(),
+                    last_modified: None,
                 })
             }
             ObjectKind::Reference { .. } if meta::is_native(&got.info.metadata) => {
@@ -97,6 +116,8 @@ impl DeltaGlider {
                     size: spooled.len,
                     stored_size,
                     sha256: spooled.sha256,
+                    metadata: Metadata::new(),
+                    last_modified: None,
                 })
             }
             ObjectKind::Delta(info) => {

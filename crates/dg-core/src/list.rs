@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use dg_ports::{Error, ListRequest, Location, ObjectInfo, Result};
+use dg_ports::{Error, ListRequest, Location, Metadata, ObjectInfo, Result};
 use futures::StreamExt;
 
 use crate::keys::{is_internal_key, is_reference_key, user_key, DELTA_SUFFIX, INTERNAL_PREFIX};
@@ -27,6 +27,9 @@ pub struct ListQuery {
     /// Look up each delta's original size (one `head` per delta). Without it, deltas show
     /// their stored size.
     pub original_sizes: bool,
+    /// Read every entry's metadata (one `head` per object, whole ones too) into
+    /// [`Entry::metadata`]: what an S3 endpoint needs for ETags and user metadata.
+    pub metadata: bool,
 }
 
 /// One file as users see it.
@@ -44,6 +47,11 @@ pub struct Entry {
     pub last_modified: Option<SystemTime>,
     /// True when stored as a delta.
     pub is_delta: bool,
+    /// The stored object's entity tag, when the storage reports one.
+    pub etag: Option<String>,
+    /// The stored object's metadata, when it was read (deltas with
+    /// [`ListQuery::original_sizes`], every entry with [`ListQuery::metadata`]); else empty.
+    pub metadata: Metadata,
 }
 
 /// A stored object the listing could not show as a file, and why (bad metadata, say).
@@ -118,8 +126,9 @@ impl DeltaGlider {
         let looked_up: Vec<(String, Result<(Slot, Entry)>)> = futures::stream::iter(visible)
             .map(|(object, slot)| async move {
                 let key = object.location.key.clone();
-                let look_up =
-                    query.original_sizes || (slot == Slot::Delta && keys.contains(user_key(&key)));
+                let look_up = query.metadata
+                    || (slot == Slot::Delta
+                        && (query.original_sizes || keys.contains(user_key(&key))));
                 (key, self.entry(object, slot, look_up).await)
             })
             .buffered(16)
@@ -192,9 +201,15 @@ impl DeltaGlider {
             stored_size: object.size,
             last_modified: object.last_modified,
             is_delta: false,
+            etag: object.etag.clone(),
+            metadata: Metadata::new(),
         };
         if slot == Slot::Plain {
-            return Ok((slot, whole(stored_key.clone())));
+            let mut entry = whole(stored_key.clone());
+            if look_up {
+                entry.metadata = self.storage().head(&object.location).await?.metadata;
+            }
+            return Ok((slot, entry));
         }
         let user = user_key(&stored_key).to_string();
         if !look_up {
@@ -204,13 +219,16 @@ impl DeltaGlider {
         }
         let info = self.storage().head(&object.location).await?;
         if !meta::holds_file_at_delta_slot(&stored_key, &info.metadata) {
-            return Ok((Slot::Exact, whole(stored_key.clone())));
+            let mut entry = whole(stored_key.clone());
+            entry.metadata = info.metadata;
+            return Ok((Slot::Exact, entry));
         }
         let kind = meta::classify(&stored_key, &info.metadata)?;
         let size = meta::get_u64(&info.metadata, field::FILE_SIZE, &stored_key)?;
         let mut entry = whole(user);
         entry.size = size.unwrap_or(object.size);
         entry.is_delta = matches!(kind, meta::ObjectKind::Delta(_));
+        entry.metadata = info.metadata;
         Ok((slot, entry))
     }
 

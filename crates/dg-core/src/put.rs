@@ -5,8 +5,8 @@
 //! metadata, the fall-back to a whole object, and the removal of the file's older object.
 
 use dg_ports::{
-    BlobRef, Error, ListRequest, Location, ObjectInfo, ObjectStorageExt, PutMode, PutOptions,
-    Result,
+    BlobRef, Error, ListRequest, Location, Metadata, ObjectInfo, ObjectStorageExt, PutMode,
+    PutOptions, Result,
 };
 use tracing::{debug, info};
 
@@ -37,6 +37,10 @@ pub struct PutRequest {
     /// How hard to work for a smaller object (native format); `None`: the bucket's setting,
     /// else the service default.
     pub level: Option<dg_ports::Level>,
+    /// More metadata to store with the file's own object (its delta or whole object, never
+    /// the reference), such as an S3 endpoint's user metadata. dg's own fields win over
+    /// entries of the same name.
+    pub metadata: Metadata,
 }
 
 /// How creating a reference ended.
@@ -87,10 +91,12 @@ impl DeltaGlider {
             } else {
                 DirectReason::NotEligible
             };
-            return self.put_direct(&up, reason).await;
+            return self.put_direct(&up, reason, &request.metadata).await;
         }
         if up.size() == 0 {
-            return self.put_direct(&up, DirectReason::Empty).await;
+            return self
+                .put_direct(&up, DirectReason::Empty, &request.metadata)
+                .await;
         }
 
         let ref_loc = up.space().reference();
@@ -153,7 +159,11 @@ impl DeltaGlider {
             .or_whole(self.max_ratio(request))
         {
             Ok(made) => made,
-            Err(reason) => return Ok(Created::Done(Box::new(self.put_direct(up, reason).await?))),
+            Err(reason) => {
+                return Ok(Created::Done(Box::new(
+                    self.put_direct(up, reason, &request.metadata).await?,
+                )))
+            }
         };
         let ref_loc = up.space().reference();
         let reference_size = body.len();
@@ -181,7 +191,9 @@ impl DeltaGlider {
             "created reference"
         );
         let delta = format.first_delta(up, pending).await?;
-        let mut outcome = self.write_delta(up, delta, F::FORMAT, true).await?;
+        let mut outcome = self
+            .write_delta(up, delta, F::FORMAT, true, &request.metadata)
+            .await?;
         outcome.reference_size = Some(reference_size);
         Ok(Created::Done(Box::new(outcome)))
     }
@@ -197,8 +209,11 @@ impl DeltaGlider {
     ) -> Result<PutOutcome> {
         let made = format.delta(&mut up, reference, request).await?;
         match made.or_whole(self.max_ratio(request)) {
-            Ok(delta) => self.write_delta(&up, delta, F::FORMAT, false).await,
-            Err(reason) => self.put_direct(&up, reason).await,
+            Ok(delta) => {
+                self.write_delta(&up, delta, F::FORMAT, false, &request.metadata)
+                    .await
+            }
+            Err(reason) => self.put_direct(&up, reason, &request.metadata).await,
         }
     }
 
@@ -209,6 +224,7 @@ impl DeltaGlider {
         delta: DeltaObject,
         format: Format,
         created_reference: bool,
+        extra: &Metadata,
     ) -> Result<PutOutcome> {
         let location = up.delta_location();
         let delta_size = delta.body.len();
@@ -217,7 +233,7 @@ impl DeltaGlider {
                 &location,
                 delta.body,
                 PutOptions {
-                    metadata: delta.metadata,
+                    metadata: with_extra(delta.metadata, extra),
                     mode: PutMode::Overwrite,
                 },
             )
@@ -240,7 +256,12 @@ impl DeltaGlider {
     }
 
     /// Stores the file whole, for `reason`.
-    async fn put_direct(&self, up: &Upload, reason: DirectReason) -> Result<PutOutcome> {
+    async fn put_direct(
+        &self,
+        up: &Upload,
+        reason: DirectReason,
+        extra: &Metadata,
+    ) -> Result<PutOutcome> {
         let location = up.whole_location();
         let metadata = meta::build([
             (field::TOOL, self.config().tool.clone()),
@@ -255,7 +276,7 @@ impl DeltaGlider {
                 &location,
                 up.source().clone(),
                 PutOptions {
-                    metadata,
+                    metadata: with_extra(metadata, extra),
                     mode: PutMode::Overwrite,
                 },
             )
@@ -295,4 +316,12 @@ impl DeltaGlider {
         }
         Ok(())
     }
+}
+
+/// `own` with the caller's `extra` entries added where `own` has no field of that name.
+fn with_extra(mut own: Metadata, extra: &Metadata) -> Metadata {
+    for (name, value) in extra {
+        own.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    own
 }

@@ -183,6 +183,8 @@ impl StorageFormat for Compat<'_> {
             size: len,
             stored_size,
             sha256: sha,
+            metadata: dg_ports::Metadata::new(),
+            last_modified: None,
         })
     }
 }

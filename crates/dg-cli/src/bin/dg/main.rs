@@ -10,6 +10,7 @@ mod context;
 mod exit;
 mod filters;
 mod format;
+mod serve;
 mod transfer;
 mod tree;
 
@@ -44,6 +45,7 @@ fn init_logging(cli: &Cli) {
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Cache(c) => return commands::cache::run(&cache::from_env()?, c),
+        Command::Serve(a) => return serve::run(&cli.global, a).await,
         Command::Delta(c) => return commands::codec::delta(c, cli.global.quiet),
         Command::Rsync(c) => return commands::codec::rsync(c, cli.global.quiet),
         _ => {}
@@ -63,7 +65,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Mb(a) => commands::buckets::make(&ctx, a).await,
             Command::Rb(a) => commands::buckets::remove(&ctx, a).await,
             Command::Settings(a) => commands::buckets::settings(&ctx, a).await,
-            Command::Cache(_) | Command::Delta(_) | Command::Rsync(_) => Ok(()),
+            Command::Cache(_) | Command::Delta(_) | Command::Rsync(_) | Command::Serve(_) => Ok(()),
         }
     };
     // Ctrl-C drops the work future: temp files are removed, nothing half-written stays visible.

@@ -133,6 +133,8 @@ impl DeltaGlider {
             size: len,
             stored_size,
             sha256: sha,
+            metadata: dg_ports::Metadata::new(),
+            last_modified: None,
         })
     }
 
@@ -175,6 +177,8 @@ impl DeltaGlider {
             size: len,
             stored_size,
             sha256: sha,
+            metadata: dg_ports::Metadata::new(),
+            last_modified: None,
         })
     }
 

@@ -375,4 +375,35 @@ The settings live in the bucket (`.deltaglider/settings`), so every dg that writ
 them. Existing deltaspaces keep their format; a `--format` or `--level` on `dg cp`/`dg sync`
 overrides the bucket's for that command.")]
     Settings(SettingsArgs),
+
+    /// Serve an S3 endpoint that stores deltas: any S3 client (aws CLI, boto3, rclone, SDKs,
+    /// build tools) uploads and downloads through it unchanged.
+    #[command(after_help = "Examples:
+  dg serve --allow-anonymous                       # local store in ./dg-data, port 9000
+  dg serve --users users.toml --data /srv/dg       # signed requests only
+  dg serve --users users.toml --endpoint-url https://s3.example.com   # in front of S3
+  aws --endpoint-url http://127.0.0.1:9000 s3 cp app-1.2.zip s3://releases/app/
+
+Storage: without --endpoint-url (or AWS_ENDPOINT_URL) files are kept in the --data directory;
+with it, in that S3-compatible store, with the usual AWS credentials. The bucket's format
+setting (`dg settings`) applies to new deltaspaces.
+
+Users (--users FILE, TOML), one table per user:
+  [[user]]
+  access_key_id = \"releaser\"
+  secret_access_key = \"a long secret\"
+  read = [\"*\"]                 # patterns: *, BUCKET, BUCKET/PREFIX*, BUCKET/KEY, */PREFIX*
+  write = [\"releases/app/*\"]
+Requests must be signed (AWS Signature V4, in headers or presigned URLs) by one of them;
+without a users file dg serve refuses to start unless --allow-anonymous is given, which lets
+unsigned requests do anything.
+
+Scale: each request streams its body to a temp file (--work-dir), so memory stays bounded
+whatever the size. Several dg serve processes may front one S3 store: references are created
+only if absent. Multipart uploads are staged in the work directory of the process that
+started them: route one upload's requests to one process, or share the work directory.
+
+Operations: GET /_/health answers 200; GET /_/metrics gives Prometheus metrics; -v logs one
+line per request; SIGTERM or Ctrl-C stops accepting and finishes the requests in flight.")]
+    Serve(ServeArgs),
 }

@@ -341,3 +341,41 @@ mod tests {
         assert!(parse_age("-1h").is_err());
     }
 }
+
+/// `dg serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    /// Directory of the local store (one sub-directory per bucket), when no --endpoint-url
+    /// names another store. Created if missing.
+    #[arg(long, default_value = "./dg-data", value_name = "DIR")]
+    pub data: std::path::PathBuf,
+
+    /// Users and what they may read and write (TOML; see below).
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<std::path::PathBuf>,
+
+    /// Let unsigned requests in, with full access (for a private network or tests).
+    #[arg(long)]
+    pub allow_anonymous: bool,
+
+    /// TLS certificate chain (PEM); serves HTTPS with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Where request bodies and multipart parts are staged (default: the system temp
+    /// directory's dg-serve/).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+
+    /// Seconds to wait for requests in flight after SIGTERM before stopping anyway.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub grace: u64,
+}
