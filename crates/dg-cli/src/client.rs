@@ -295,6 +295,7 @@ fn head_of(key: &str, info: ObjectInfo) -> Result<ObjectHead> {
         stored_size: info.size,
         sha256: meta::get(&info.metadata, field::FILE_SHA256).map(str::to_string),
         last_modified: info.last_modified,
+        etag: info.etag,
         metadata: info.metadata,
     })
 }

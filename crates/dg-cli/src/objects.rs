@@ -242,6 +242,8 @@ pub struct ObjectHead {
     pub sha256: Option<String>,
     /// Last modification time of the stored object.
     pub last_modified: Option<SystemTime>,
+    /// The stored object's entity tag, as the storage reports it (unknown after a download).
+    pub etag: Option<String>,
     /// The stored object's metadata (dg's fields and any others).
     pub metadata: Metadata,
 }
@@ -256,6 +258,7 @@ impl ObjectHead {
             is_delta: got.served == Served::Delta,
             sha256: (got.served != Served::Plain).then(|| got.sha256.clone()),
             last_modified: got.last_modified,
+            etag: None,
             metadata: got.metadata.clone(),
         }
     }

@@ -34,7 +34,16 @@ fn init_logging(cli: &Cli) {
     let filter = std::env::var("DG_LOG_LEVEL")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,h2=warn")));
+        .unwrap_or_else(|| {
+            // s3s logs every refused request (bad signature, access denied) as an error: dg
+            // serve's own request line says the same, so its lines only show with --debug.
+            let s3s = if level == "debug" || level == "trace" {
+                level
+            } else {
+                "off"
+            };
+            EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,h2=warn,s3s={s3s}"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

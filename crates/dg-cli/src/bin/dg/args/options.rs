@@ -375,6 +375,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<std::path::PathBuf>,
 
+    /// MiB of recently rebuilt files kept (5 minutes at most) for ranged and repeated reads:
+    /// a client fetching a large file in many ranges rebuilds it once. 0 turns it off.
+    #[arg(long, default_value_t = 2048, value_name = "MIB")]
+    pub rebuilt_cache_mib: u64,
+
     /// Seconds to wait for requests in flight after SIGTERM before stopping anyway.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub grace: u64,

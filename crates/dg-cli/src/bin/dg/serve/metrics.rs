@@ -54,6 +54,8 @@ pub struct Metrics {
     original_bytes: AtomicU64,
     stored_bytes: AtomicU64,
     in_flight: AtomicU64,
+    rebuilt_hits: AtomicU64,
+    rebuilt_misses: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -97,6 +99,16 @@ impl Metrics {
         if let Ok(mut h) = self.decode.lock() {
             h.observe(took);
         }
+    }
+
+    /// A read found its file already rebuilt (`hit`) or rebuilt it.
+    pub fn rebuilt_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.rebuilt_hits
+        } else {
+            &self.rebuilt_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request started; the guard counts it as in flight until dropped.

@@ -6,6 +6,7 @@
 mod http;
 mod metrics;
 mod multipart;
+mod rebuilt;
 mod s3;
 mod users;
 mod wire;
@@ -67,6 +68,10 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         work: bodies,
         uploads: Arc::new(uploads),
         metrics: metrics.clone(),
+        rebuilt: Arc::new(rebuilt::Rebuilt::new(
+            args.rebuilt_cache_mib << 20,
+            std::time::Duration::from_secs(300),
+        )),
     };
     let service = {
         let mut b = s3s::service::S3ServiceBuilder::new(dgs3);

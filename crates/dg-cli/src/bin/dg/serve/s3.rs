@@ -14,6 +14,7 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 
 use super::metrics::Metrics;
 use super::multipart::Uploads;
+use super::rebuilt::Rebuilt;
 use super::wire::{
     self, etag_of, hex, receive, stored_metadata, stream_range, timestamp, url_encode,
     user_metadata, wants_url, ContentHeaders, ReadConditions,
@@ -30,6 +31,14 @@ pub struct DgS3 {
     pub work: PathBuf,
     pub uploads: Arc<Uploads>,
     pub metrics: Arc<Metrics>,
+    /// Files rebuilt for recent reads.
+    pub rebuilt: Arc<Rebuilt>,
+}
+
+/// The ETag of the file a HEAD describes.
+fn file_etag(head: &dg::ObjectHead) -> ETag {
+    let stored = (!head.is_delta).then_some(head.etag.as_deref()).flatten();
+    etag_of(&head.metadata, head.sha256.as_deref(), stored)
 }
 
 /// dg's errors in S3's terms.
@@ -141,30 +150,22 @@ impl DgS3 {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
-        let conditional = input.if_match.is_some()
-            || input.if_none_match.is_some()
-            || input.if_modified_since.is_some()
-            || input.if_unmodified_since.is_some();
-        if conditional {
-            // Judge the conditions before rebuilding anything.
-            let head = self
-                .client
-                .head_object(&input.bucket, &input.key)
-                .await
-                .map_err(s3_err)?;
-            let etag = etag_of(&head.metadata, head.sha256.as_deref(), None);
-            conditions.check(&etag, head.last_modified)?;
-        }
+        // Judge the conditions on the stored object's metadata, before rebuilding anything.
+        let head = self
+            .client
+            .head_object(&input.bucket, &input.key)
+            .await
+            .map_err(s3_err)?;
+        conditions.check(&file_etag(&head), head.last_modified)?;
         let started = Instant::now();
         let got = self
-            .client
-            .get_staged(&Location::new(&input.bucket, &input.key))
+            .rebuilt
+            .get(&self.client, &input.bucket, &head, &self.metrics)
             .await
             .map_err(s3_err)?;
         self.metrics.decoded(started.elapsed());
         let sha = (got.served != dg::Served::Plain).then_some(got.sha256.as_str());
-        let etag = etag_of(&got.metadata, sha, None);
-        conditions.check(&etag, got.last_modified)?;
+        let etag = etag_of(&got.metadata, sha, head.etag.as_deref());
         let size = got.size;
         let (range, content_range) = match input.range {
             None => (0..size, None),
@@ -201,7 +202,7 @@ impl DgS3 {
             .head_object(&input.bucket, &input.key)
             .await
             .map_err(s3_err)?;
-        let etag = etag_of(&head.metadata, head.sha256.as_deref(), None);
+        let etag = file_etag(&head);
         ReadConditions {
             if_match: input.if_match.as_ref(),
             if_none_match: input.if_none_match.as_ref(),
