@@ -11,7 +11,9 @@ first mismatch; on success the last line says how many checks passed.
   clients.py boto3 ENDPOINT                             the boto3 suite (keys from the environment)
   clients.py race BUCKET PREFIX ENDPOINT_A ENDPOINT_B FILE...
   clients.py load ENDPOINT BUCKET [--clients 50] [--requests 2000]
+  clients.py mb ENDPOINT BUCKET                         create a bucket (keys from AWS_* variables)
   clients.py bench-put|bench-get ENDPOINT BUCKET PREFIX FILE... [--threads N]
+                                                        prints "BYTES SECONDS"
 
 Environment for boto3 / race / load: SERVE_ADMIN_KEY, SERVE_ADMIN_SECRET, SERVE_READER_KEY,
 SERVE_READER_SECRET, SERVE_RELEASER_KEY, SERVE_RELEASER_SECRET (the users file run.sh writes).
@@ -437,18 +439,18 @@ def cmd_boto3(a):
     expect(prefixes_of(pages) == want_prefixes, f"list_objects Delimiter=/ MaxKeys=2: prefixes {prefixes_of(pages)}")
 
     # multipart through the transfer manager
-    big = os.path.join(work, "big-20m.bin")
+    big = os.path.join(work, "big-20m.dat")
     if not os.path.exists(big):
         cmd_random(argparse.Namespace(path=big, bytes=20 * MiB + 12345))
     tc = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=4)
-    admin.upload_file(big, B, "big/big-20m.bin", Config=tc)
-    h = admin.head_object(Bucket=B, Key="big/big-20m.bin")
+    admin.upload_file(big, B, "big/big-20m.dat", Config=tc)
+    h = admin.head_object(Bucket=B, Key="big/big-20m.dat")
     expect(h["ContentLength"] == os.path.getsize(big), f"upload_file: ContentLength {h['ContentLength']}")
     want = multipart_etag(big, 5 * MiB)
     expect(h["ETag"].strip('"') == want, f"upload_file multipart: ETag {h['ETag']}, want {want}")
     out = os.path.join(work, "big-20m.got")
-    admin.download_file(B, "big/big-20m.bin", out, Config=tc)
-    expect(md5_file(out) == md5_file(big), "download_file big/big-20m.bin: content differs")
+    admin.download_file(B, "big/big-20m.dat", out, Config=tc)
+    expect(md5_file(out) == md5_file(big), "download_file big/big-20m.dat: content differs")
     os.remove(out)
     # a release zip through multipart: stored as a delta, read back exactly
     zbig = release_zip("boto", 5, 11 * 1024)
@@ -772,6 +774,12 @@ def cmd_load(a):
     expect(sum(stats.values()) == a.requests, f"load: {sum(stats.values())} requests, want {a.requests}")
 
 
+def cmd_mb(a):
+    key = os.environ.get("AWS_ACCESS_KEY_ID", "bench")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "bench-secret")
+    s3_client(a.endpoint, key, secret).create_bucket(Bucket=a.bucket)
+
+
 def cmd_bench(a, put):
     """Puts (or gets) FILES through ENDPOINT with a.threads threads; prints bytes and seconds."""
     key = os.environ.get("AWS_ACCESS_KEY_ID", "bench")
@@ -842,6 +850,9 @@ def main():
     s.add_argument("bucket")
     s.add_argument("--clients", type=int, default=50)
     s.add_argument("--requests", type=int, default=2000)
+    s = sub.add_parser("mb")
+    s.add_argument("endpoint")
+    s.add_argument("bucket")
     for name in ("bench-put", "bench-get"):
         s = sub.add_parser(name)
         s.add_argument("endpoint")
@@ -859,6 +870,7 @@ def main():
         "boto3": cmd_boto3,
         "race": cmd_race,
         "load": cmd_load,
+        "mb": cmd_mb,
         "bench-put": lambda a: cmd_bench(a, True),
         "bench-get": lambda a: cmd_bench(a, False),
     }[a.cmd](a)

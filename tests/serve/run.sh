@@ -220,6 +220,13 @@ out() {
   printf '%s\n' "$o"
 }
 tool() { run "$py" "$tool" "$@"; }
+# py_checks PREFIX: adds the "PREFIX: N checks passed" of the last clients.py run to the count.
+py_checks() {
+  local n
+  n=$(grep "^$1: [0-9]* checks passed" "$log" | tail -n 1 | grep -o '[0-9]\+ checks' | grep -o '[0-9]\+')
+  [ -n "$n" ] || fail "$1: no 'checks passed' line"
+  checks=$((checks + n))
+}
 aws() { "$venv/bin/aws" --endpoint-url "$url" "$@"; }
 # same EXPECTED GOT WHAT: byte-identical, then GOT is removed.
 same() {
@@ -235,8 +242,8 @@ http_code() {
   curl -sS -o "$work/body" -w '%{http_code}' "$@" "$u" 2>>"$log" || echo "curl-failed"
 }
 # disk_bytes DIR: total size of the files under DIR.
-disk_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
-file_bytes() { stat -c %s "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+disk_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+file_bytes() { stat -c %s "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 md5() { md5sum <"$1" | cut -d' ' -f1; }
 json() { "$py" "$tool" json-get - "$1"; }
 series() { out "$py" "$tool" series "$work/files/$1" "$1" "$2" "$3" ${4:+--first "$4"}; }
@@ -429,6 +436,8 @@ part_aws() {
   mkdir -p "$work/files/sync/sub"
   cp "${APP[@]:0:3}" "$work/files/sync/"
   cp "$work/files/NOTES.txt" "$work/files/sync/sub/"
+  # older than any upload, whatever LastModified's resolution (sync uploads newer local files)
+  find "$work/files/sync" -type f -exec touch -d '-1 hour' {} +
   run aws s3 sync "$work/files/sync" "s3://$B/sync/"
   h=$(out aws s3 sync "$work/files/sync" "s3://$B/sync/")
   [ -z "$h" ] || fail "second aws s3 sync uploaded again: $h"
@@ -458,7 +467,7 @@ part_boto3() {
   main_server
   run "$py" "$tool" boto3 "$url" --bucket boto-b --work "$work/boto3"
   tail -n 1 "$log" | sed 's/^/serve:    /'
-  ok
+  py_checks "clients: boto3"
 }
 
 # --- rclone --------------------------------------------------------------------------------
@@ -584,6 +593,7 @@ part_race() {
   mapfile -t RACE < <(series race 16 1200)
   run "$py" "$tool" race race-b app/ "$ua" "$ub" "${RACE[@]}"
   grep '^clients: race' "$log" | tail -n 2 | sed 's/^/serve:    /'
+  py_checks "clients: race"
   n=$(find "$store/race-b/app" -name reference.bin | wc -l)
   step "   $n reference.bin, $(find "$store/race-b/app" -name '*.delta' | wc -l) .delta, $(disk_bytes "$store/race-b/app") bytes on disk for $(file_bytes "${RACE[@]}")"
   [ "$n" = 1 ] || fail "race: $n reference.bin under $store/race-b/app, want 1: $(find "$store/race-b" -type f)"

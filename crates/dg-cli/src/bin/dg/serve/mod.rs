@@ -60,6 +60,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let bodies = work.join("bodies");
     std::fs::create_dir_all(&bodies)
         .with_context(|| format!("cannot create the work directory {}", bodies.display()))?;
+    remove_old_files(&bodies);
     let uploads = multipart::Uploads::open(work.join("uploads"))
         .with_context(|| format!("cannot create the work directory {}", work.display()))?;
     let metrics = Arc::new(metrics::Metrics::default());
@@ -72,6 +73,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
             args.rebuilt_cache_mib << 20,
             std::time::Duration::from_secs(300),
         )),
+        work_slots: Arc::new(tokio::sync::Semaphore::new(work_slots(global))),
     };
     let service = {
         let mut b = s3s::service::S3ServiceBuilder::new(dgs3);
@@ -98,4 +100,33 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.grace),
     )
     .await
+}
+
+/// Removes request bodies a stopped process left behind (older than a day: other processes
+/// sharing the work directory may be writing newer ones).
+fn remove_old_files(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// How many encodings and rebuilds may run at once: `-j`, else the number of CPUs (at least 2).
+fn work_slots(global: &Global) -> usize {
+    global.jobs.filter(|&n| n > 0).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2)
+    })
 }

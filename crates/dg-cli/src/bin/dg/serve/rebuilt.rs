@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dg::{Client, Location, ObjectHead};
 use dg_core::GetOutcome;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::metrics::Metrics;
 
@@ -26,7 +26,25 @@ struct Key {
 #[derive(Debug)]
 struct Slot {
     cell: Arc<OnceCell<GetOutcome>>,
-    since: Instant,
+    /// When a read last asked for it.
+    used: Instant,
+}
+
+/// A kept file read this recently is never dropped to make room: a client reading a large
+/// file range by range comes back within this time.
+const IN_USE: Duration = Duration::from_secs(30);
+
+impl Slot {
+    fn size(&self) -> u64 {
+        self.cell.get().map_or(0, |g| g.size)
+    }
+
+    /// Whether dropping it would free its disk space: nobody reads it now or soon.
+    fn idle(&self) -> bool {
+        self.cell
+            .get()
+            .is_some_and(|g| Arc::strong_count(&g.blob) == 1 && self.used.elapsed() > IN_USE)
+    }
 }
 
 /// Recently rebuilt files.
@@ -55,11 +73,18 @@ impl Rebuilt {
         bucket: &str,
         head: &ObjectHead,
         metrics: &Metrics,
+        slots: &Semaphore,
     ) -> dg::Result<GetOutcome> {
         let location = Location::new(bucket, head.key.clone());
+        let rebuild = || async {
+            let _slot = slots.acquire().await.map_err(|_| dg::Error::Unsupported {
+                what: "reads while the server stops".into(),
+            })?;
+            client.get_staged(&location).await
+        };
         let version = head.sha256.clone().or_else(|| head.etag.clone());
         let Some(version) = version.filter(|_| self.max_bytes > 0) else {
-            return client.get_staged(&location).await;
+            return rebuild().await;
         };
         let key = Key {
             bucket: bucket.to_string(),
@@ -69,23 +94,21 @@ impl Rebuilt {
         };
         let cell = {
             let Ok(mut slots) = self.slots.lock() else {
-                return client.get_staged(&location).await;
+                return rebuild().await;
             };
             self.evict(&mut slots);
-            slots
-                .entry(key.clone())
-                .or_insert_with(|| Slot {
-                    cell: Arc::new(OnceCell::new()),
-                    since: Instant::now(),
-                })
-                .cell
-                .clone()
+            let slot = slots.entry(key.clone()).or_insert_with(|| Slot {
+                cell: Arc::new(OnceCell::new()),
+                used: Instant::now(),
+            });
+            slot.used = Instant::now();
+            slot.cell.clone()
         };
         let rebuilt_here = std::sync::atomic::AtomicBool::new(false);
         let got = cell
             .get_or_try_init(|| async {
                 rebuilt_here.store(true, std::sync::atomic::Ordering::Relaxed);
-                client.get_staged(&location).await
+                rebuild().await
             })
             .await?
             .clone();
@@ -102,20 +125,21 @@ impl Rebuilt {
         Ok(got)
     }
 
-    /// Drops kept files past their age, then the oldest until the rest fit the size bound.
+    /// Drops kept files unused for longer than their age, then the least recently used idle
+    /// ones until the rest fit the size bound (files being read are kept: dropping them would
+    /// free nothing).
     fn evict(&self, slots: &mut HashMap<Key, Slot>) {
-        slots.retain(|_, s| s.since.elapsed() < self.max_age || s.cell.get().is_none());
-        let size = |s: &Slot| s.cell.get().map_or(0, |g| g.size);
-        let mut total: u64 = slots.values().map(size).sum();
+        slots.retain(|_, s| s.used.elapsed() < self.max_age || s.cell.get().is_none());
+        let mut total: u64 = slots.values().map(Slot::size).sum();
         while total > self.max_bytes {
             let oldest = slots
                 .iter()
-                .filter(|(_, s)| s.cell.get().is_some())
-                .min_by_key(|(_, s)| s.since)
+                .filter(|(_, s)| s.idle())
+                .min_by_key(|(_, s)| s.used)
                 .map(|(k, _)| k.clone());
             let Some(k) = oldest else { break };
             if let Some(s) = slots.remove(&k) {
-                total -= size(&s);
+                total -= s.size();
             }
         }
     }

@@ -33,6 +33,9 @@ pub struct DgS3 {
     pub metrics: Arc<Metrics>,
     /// Files rebuilt for recent reads.
     pub rebuilt: Arc<Rebuilt>,
+    /// Encodings and rebuilds running at once (each holds its codec's buffers): the bound on
+    /// the server's memory whatever the number of clients. Bodies stream to disk meanwhile.
+    pub work_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The ETag of the file a HEAD describes.
@@ -87,6 +90,11 @@ impl DgS3 {
         key: &str,
         metadata: dg_ports::Metadata,
     ) -> S3Result<()> {
+        let _slot = self
+            .work_slots
+            .acquire()
+            .await
+            .map_err(|_| s3_error!(ServiceUnavailable, "the server is stopping"))?;
         let started = Instant::now();
         let request = PutRequest {
             metadata,
@@ -160,7 +168,13 @@ impl DgS3 {
         let started = Instant::now();
         let got = self
             .rebuilt
-            .get(&self.client, &input.bucket, &head, &self.metrics)
+            .get(
+                &self.client,
+                &input.bucket,
+                &head,
+                &self.metrics,
+                &self.work_slots,
+            )
             .await
             .map_err(s3_err)?;
         self.metrics.decoded(started.elapsed());
@@ -254,11 +268,17 @@ impl DgS3 {
         if version_id.is_some() {
             return Err(s3_error!(NotImplemented, "versions are not kept by dg"));
         }
-        let got = self
-            .client
-            .get_staged(&Location::new(src_bucket.to_string(), src_key.to_string()))
-            .await
-            .map_err(s3_err)?;
+        let got = {
+            let _slot = self
+                .work_slots
+                .acquire()
+                .await
+                .map_err(|_| s3_error!(ServiceUnavailable, "the server is stopping"))?;
+            self.client
+                .get_staged(&Location::new(src_bucket.to_string(), src_key.to_string()))
+                .await
+                .map_err(s3_err)?
+        };
         let sha = (got.served != dg::Served::Plain).then_some(got.sha256.as_str());
         ReadConditions {
             if_match: input.copy_source_if_match.as_ref(),

@@ -370,3 +370,105 @@ fn open_at(blob: &BlobRef, at: u64) -> std::io::Result<Box<dyn Read + Send>> {
     std::io::copy(&mut (&mut reader).take(at), &mut std::io::sink())?;
     Ok(reader)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_metadata_stays_apart_from_dg_fields() {
+        let user: s3s::dto::Metadata = [("Color".to_string(), "blue".to_string())].into();
+        let content = ContentHeaders([Some("application/zip".into()), None, None, None, None]);
+        let stored = stored_metadata(Some(user), &content, "abc").unwrap_or_default();
+        assert_eq!(stored.get("color").map(String::as_str), Some("blue"));
+        assert_eq!(
+            stored.get("dg-content-type").map(String::as_str),
+            Some("application/zip")
+        );
+        assert_eq!(stored.get(ETAG_FIELD).map(String::as_str), Some("abc"));
+        let back = user_metadata(&stored).unwrap_or_default();
+        assert_eq!(back.len(), 1, "{back:?}");
+        assert_eq!(ContentHeaders::of(&stored), content);
+
+        let clash: s3s::dto::Metadata = [("dg-file-sha256".to_string(), "x".to_string())].into();
+        assert!(stored_metadata(Some(clash), &ContentHeaders::default(), "e").is_err());
+    }
+
+    #[test]
+    fn etags_prefer_the_recorded_md5() {
+        let mut m = Metadata::new();
+        let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            etag_of(&m, Some(sha), Some("\"stored\"")).value(),
+            "0123456789abcdef0123456789abcdef-1"
+        );
+        assert_eq!(etag_of(&m, None, Some("\"stored\"")).value(), "stored");
+        m.insert(ETAG_FIELD.into(), "d41d8cd98f00b204e9800998ecf8427e".into());
+        assert_eq!(
+            etag_of(&m, Some(sha), None).value(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+    }
+
+    #[test]
+    fn read_conditions_follow_s3() {
+        let etag = ETag::Strong("abc".into());
+        let other = ETagCondition::ETag(ETag::Strong("zzz".into()));
+        let same = ETagCondition::ETag(ETag::Strong("abc".into()));
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let check = |c: ReadConditions<'_>| c.check(&etag, Some(t)).map_err(|e| e.code().clone());
+        let none = || ReadConditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
+        assert!(check(none()).is_ok());
+        assert!(check(ReadConditions {
+            if_match: Some(&same),
+            ..none()
+        })
+        .is_ok());
+        assert_eq!(
+            check(ReadConditions {
+                if_match: Some(&other),
+                ..none()
+            }),
+            Err(s3s::S3ErrorCode::PreconditionFailed)
+        );
+        assert_eq!(
+            check(ReadConditions {
+                if_none_match: Some(&same),
+                ..none()
+            }),
+            Err(s3s::S3ErrorCode::NotModified)
+        );
+        let later = Timestamp::from(t + std::time::Duration::from_secs(10));
+        assert_eq!(
+            check(ReadConditions {
+                if_modified_since: Some(&later),
+                ..none()
+            }),
+            Err(s3s::S3ErrorCode::NotModified)
+        );
+        let earlier = Timestamp::from(t - std::time::Duration::from_secs(10));
+        assert_eq!(
+            check(ReadConditions {
+                if_unmodified_since: Some(&earlier),
+                ..none()
+            }),
+            Err(s3s::S3ErrorCode::PreconditionFailed)
+        );
+    }
+
+    #[test]
+    fn listing_codecs() {
+        assert_eq!(url_encode("a b/ü+%.zip"), "a%20b/%C3%BC%2B%25.zip");
+        assert_eq!(
+            unhex(&hex(b"rel/x.zip")).as_deref(),
+            Some(&b"rel/x.zip"[..])
+        );
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("abc"), None);
+    }
+}
