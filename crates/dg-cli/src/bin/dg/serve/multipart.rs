@@ -31,6 +31,15 @@ struct UploadInfo {
     initiated: SystemTime,
 }
 
+/// One part as staged.
+#[derive(Clone, Debug)]
+struct StagedPart {
+    number: i32,
+    size: u64,
+    md5: [u8; 16],
+    time: SystemTime,
+}
+
 /// The uploads in progress, in a directory.
 #[derive(Debug)]
 pub struct Uploads {
@@ -117,8 +126,8 @@ impl Uploads {
         Ok(id)
     }
 
-    /// The parts of an upload: number, size, MD5 and time, in order.
-    fn parts(dir: &Path) -> S3Result<Vec<(i32, u64, [u8; 16], SystemTime)>> {
+    /// The parts of an upload, in order.
+    fn parts(dir: &Path) -> S3Result<Vec<StagedPart>> {
         let mut parts = Vec::new();
         let entries = std::fs::read_dir(dir).map_err(|e| io_err("reading the upload", e))?;
         for entry in entries.flatten() {
@@ -139,9 +148,14 @@ impl Uploads {
                 continue;
             };
             let time = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            parts.push((n, meta.len(), md5, time));
+            parts.push(StagedPart {
+                number: n,
+                size: meta.len(),
+                md5,
+                time,
+            });
         }
-        parts.sort_by_key(|p| p.0);
+        parts.sort_by_key(|p| p.number);
         Ok(parts)
     }
 
@@ -151,17 +165,17 @@ impl Uploads {
         let marker = input.part_number_marker.unwrap_or(0);
         let after: Vec<_> = Self::parts(&dir)?
             .into_iter()
-            .filter(|p| p.0 > marker)
+            .filter(|p| p.number > marker)
             .collect();
         let truncated = after.len() > max;
         let parts: Vec<Part> = after
             .into_iter()
             .take(max)
-            .map(|(n, size, md5, time)| Part {
-                part_number: Some(n),
-                size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
-                e_tag: Some(ETag::Strong(hex(&md5))),
-                last_modified: Some(timestamp(Some(time))),
+            .map(|p| Part {
+                part_number: Some(p.number),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                e_tag: Some(ETag::Strong(hex(&p.md5))),
+                last_modified: Some(timestamp(Some(p.time))),
                 ..Default::default()
             })
             .collect();
@@ -327,27 +341,27 @@ impl DgS3 {
             previous = n;
             let part = have
                 .iter()
-                .find(|p| p.0 == n)
+                .find(|p| p.number == n)
                 .ok_or_else(|| s3_error!(InvalidPart, "part {n} was not uploaded"))?;
             if let Some(etag) = &w.e_tag {
-                if etag.value().trim_matches('"') != hex(&part.2) {
+                if etag.value().trim_matches('"') != hex(&part.md5) {
                     return Err(s3_error!(InvalidPart, "part {n} has another ETag"));
                 }
             }
-            if i + 1 < wanted.len() && part.1 < MIN_PART {
+            if i + 1 < wanted.len() && part.size < MIN_PART {
                 return Err(s3_error!(
                     EntityTooSmall,
                     "part {n} is smaller than 5 MiB and not the last"
                 ));
             }
-            chosen.push(*part);
+            chosen.push(part.clone());
         }
         let mut digests = Md5::new();
         for part in &chosen {
-            digests.update(&part.2);
+            digests.update(&part.md5);
         }
         let etag = format!("{}-{}", hex(&digests.finalize()), chosen.len());
-        let numbers: Vec<i32> = chosen.iter().map(|p| p.0).collect();
+        let numbers: Vec<i32> = chosen.iter().map(|p| p.number).collect();
         let work = self.work.clone();
         let part_dir = dir.clone();
         let whole =

@@ -372,6 +372,18 @@ impl DgS3 {
     }
 }
 
+/// What a listing asks for besides bucket and prefix.
+struct PageAsked<'a> {
+    delimiter: Option<&'a str>,
+    /// A stored key to list after (a token or marker).
+    after: Option<String>,
+    /// The client's start-after or marker: what sorts at or before it is left out.
+    shown: Option<&'a str>,
+    max_keys: Option<i32>,
+    /// `encoding-type=url`.
+    url: bool,
+}
+
 /// One listing page in S3's terms, for v1 and v2.
 struct Page {
     contents: Vec<Object>,
@@ -382,16 +394,14 @@ struct Page {
 impl DgS3 {
     /// Lists `prefix` after `after` (a stored key: a token or marker), leaving out what sorts at
     /// or before `shown` (the client's start-after or marker, a file's key).
-    async fn page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        after: Option<String>,
-        shown: Option<&str>,
-        max_keys: Option<i32>,
-        url: bool,
-    ) -> S3Result<Page> {
+    async fn page(&self, bucket: &str, prefix: &str, asked: PageAsked<'_>) -> S3Result<Page> {
+        let PageAsked {
+            delimiter,
+            after,
+            shown,
+            max_keys,
+            url,
+        } = asked;
         let max = match max_keys {
             None => 1000,
             Some(n) if n < 0 => {
@@ -639,11 +649,13 @@ impl S3 for DgS3 {
                 .page(
                     &input.bucket,
                     &prefix,
-                    input.delimiter.as_deref(),
-                    after,
-                    shown,
-                    input.max_keys,
-                    url,
+                    PageAsked {
+                        delimiter: input.delimiter.as_deref(),
+                        after,
+                        shown,
+                        max_keys: input.max_keys,
+                        url,
+                    },
                 )
                 .await?;
             let encode = |s: Option<String>| if url { s.map(|s| url_encode(&s)) } else { s };
@@ -680,11 +692,13 @@ impl S3 for DgS3 {
                 .page(
                     &input.bucket,
                     &prefix,
-                    input.delimiter.as_deref(),
-                    input.marker.clone(),
-                    input.marker.as_deref(),
-                    input.max_keys,
-                    url,
+                    PageAsked {
+                        delimiter: input.delimiter.as_deref(),
+                        after: input.marker.clone(),
+                        shown: input.marker.as_deref(),
+                        max_keys: input.max_keys,
+                        url,
+                    },
                 )
                 .await?;
             let encode = |s: Option<String>| if url { s.map(|s| url_encode(&s)) } else { s };
