@@ -4,6 +4,7 @@
 //! and `/_/metrics`, logs and counts each request, and shuts down gracefully.
 
 mod http;
+mod listing;
 mod metrics;
 mod multipart;
 mod rebuilt;
