@@ -499,6 +499,105 @@ per_format!(
     listing_hides_references_and_shows_original_sizes
 );
 
+/// Metadata a caller adds (an S3 endpoint's user metadata) is stored with the file's own
+/// object, whole or delta, never overrides dg's fields, and comes back from reads and listings.
+async fn extra_metadata_is_kept_with_the_file(format: Format) {
+    let (dg, storage) = service_with(format);
+    let v1 = noise(7, 100_000);
+    let extra = |tag: &str| {
+        dg_ports::Metadata::from([
+            ("color".to_string(), tag.to_string()),
+            (
+                meta::field::FILE_SHA256.to_string(),
+                "not-the-sha".to_string(),
+            ),
+        ])
+    };
+    let with = |tag: &str| PutRequest {
+        metadata: extra(tag),
+        ..PutRequest::default()
+    };
+    let first = dg
+        .put(BytesBlob::shared(v1.clone()), &loc("m/a.zip"), &with("red"))
+        .await
+        .unwrap();
+    let v2 = edit(&v1, 3, 4);
+    let second = dg
+        .put(
+            BytesBlob::shared(v2.clone()),
+            &loc("m/b.zip"),
+            &with("blue"),
+        )
+        .await
+        .unwrap();
+    let text = dg
+        .put(
+            BytesBlob::shared(b"plain".to_vec()),
+            &loc("m/n.txt"),
+            &with("green"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(second.stored, Stored::Delta { .. }),
+        "{:?}",
+        second.stored
+    );
+    assert!(
+        matches!(text.stored, Stored::Direct { .. }),
+        "{:?}",
+        text.stored
+    );
+    let reference = storage.head(&loc("m/reference.bin")).await.unwrap();
+    assert!(
+        !reference.metadata.contains_key("color"),
+        "the reference is not the file's"
+    );
+    for (outcome, tag, body) in [(&first, "red", &v1), (&second, "blue", &v2)] {
+        let info = storage.head(&outcome.location).await.unwrap();
+        assert_eq!(info.metadata.get("color").map(String::as_str), Some(tag));
+        assert_eq!(
+            info.metadata.get(meta::field::FILE_SHA256),
+            Some(&outcome.sha256),
+            "dg's own field wins"
+        );
+        let key = outcome.location.key.trim_end_matches(".delta").to_string();
+        let got = dg
+            .get(&loc(&key), MemoryStaging.create().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(got.metadata.get("color").map(String::as_str), Some(tag));
+        assert!(got.last_modified.is_some());
+        assert_eq!(&*got.blob.map().unwrap(), body.as_slice());
+    }
+    let page = dg
+        .list(&dg_core::ListQuery {
+            bucket: "b".into(),
+            prefix: "m/".into(),
+            metadata: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let colors: Vec<_> = page
+        .entries
+        .iter()
+        .map(|e| (e.key.as_str(), e.metadata.get("color").map(String::as_str)))
+        .collect();
+    assert_eq!(
+        colors,
+        vec![
+            ("m/a.zip", Some("red")),
+            ("m/b.zip", Some("blue")),
+            ("m/n.txt", Some("green"))
+        ]
+    );
+}
+per_format!(
+    #[tokio::test]
+    extra_metadata_is_kept_with_the_file
+);
+
 async fn deleting_the_last_delta_removes_the_reference(format: Format) {
     let (dg, storage) = service_with(format);
     let v1 = noise(1, 100_000);

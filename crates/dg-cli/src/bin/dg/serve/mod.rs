@@ -3,6 +3,8 @@
 //! operation onto the client; `http` accepts connections (TLS optional), answers `/_/health`
 //! and `/_/metrics`, logs and counts each request, and shuts down gracefully.
 
+#[macro_use]
+mod wire;
 mod http;
 mod listing;
 mod metrics;
@@ -10,7 +12,6 @@ mod multipart;
 mod rebuilt;
 mod s3;
 mod users;
-mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let bodies = work.join("bodies");
     std::fs::create_dir_all(&bodies)
         .with_context(|| format!("cannot create the work directory {}", bodies.display()))?;
-    remove_old_files(&bodies);
+    remove_older(&bodies, std::time::Duration::from_secs(24 * 3600));
     let uploads = multipart::Uploads::open(work.join("uploads"))
         .with_context(|| format!("cannot create the work directory {}", work.display()))?;
     let metrics = Arc::new(metrics::Metrics::default());
@@ -103,21 +104,25 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     .await
 }
 
-/// Removes request bodies a stopped process left behind (older than a day: other processes
-/// sharing the work directory may be writing newer ones).
-fn remove_old_files(dir: &std::path::Path) {
+/// Removes what a stopped process left in `dir` (files and directories older than `age`:
+/// other processes sharing the work directory may be writing newer ones).
+pub(super) fn remove_older(dir: &std::path::Path, age: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
             .ok()
             .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+            .is_some_and(|elapsed| elapsed > age);
         if old {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = if meta.is_dir() {
+                std::fs::remove_dir_all(entry.path())
+            } else {
+                std::fs::remove_file(entry.path())
+            };
         }
     }
 }

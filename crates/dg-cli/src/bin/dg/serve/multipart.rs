@@ -12,7 +12,7 @@ use s3s::{s3_error, S3Result};
 use serde::{Deserialize, Serialize};
 
 use super::s3::{DgS3, MAX_SINGLE};
-use super::wire::{hex, receive, stored_metadata, timestamp, unhex, ContentHeaders, ETAG_FIELD};
+use super::wire::{hex, receive, stored_metadata, timestamp, unhex, ETAG_FIELD};
 
 /// Smallest part but the last, as on S3.
 const MIN_PART: u64 = 5 << 20;
@@ -76,25 +76,8 @@ impl Uploads {
     pub fn open(dir: PathBuf) -> std::io::Result<Uploads> {
         std::fs::create_dir_all(&dir)?;
         let uploads = Uploads { dir };
-        uploads.remove_stale();
+        super::remove_older(&uploads.dir, STALE_AFTER);
         Ok(uploads)
-    }
-
-    fn remove_stale(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE_AFTER);
-            if old {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
     }
 
     /// The directory of upload `id` of `bucket/key`, and what it holds.
@@ -252,13 +235,7 @@ impl DgS3 {
             .check_bucket(&input.bucket, "")
             .await
             .map_err(super::s3::s3_err)?;
-        let content = ContentHeaders([
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-        ]);
+        let content = content_headers!(input);
         let mut metadata = stored_metadata(input.metadata, &content, "")?;
         metadata.remove(ETAG_FIELD);
         let id = self.uploads.create(&UploadInfo {

@@ -120,13 +120,7 @@ impl DgS3 {
                 "conditional writes (If-Match / If-None-Match) are not supported by dg serve"
             ));
         }
-        let content = ContentHeaders([
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-        ]);
+        let content = content_headers!(input);
         let received = receive(
             input.body,
             &self.work,
@@ -303,13 +297,7 @@ impl DgS3 {
         }
         let etag = hex(&wire::md5_of(got.blob.clone()).await?);
         let metadata = if replace {
-            let content = ContentHeaders([
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-            ]);
+            let content = content_headers!(input);
             stored_metadata(input.metadata, &content, &etag)?
         } else {
             let content = ContentHeaders::of(&got.metadata);

@@ -34,6 +34,19 @@ pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 /// Bytes per chunk of a streamed response.
 const CHUNK: usize = 256 << 10;
 
+/// The content headers of an S3 request input (its fields are moved out).
+macro_rules! content_headers {
+    ($input:expr) => {
+        $crate::serve::wire::ContentHeaders([
+            $input.content_type,
+            $input.content_encoding,
+            $input.content_disposition,
+            $input.content_language,
+            $input.cache_control,
+        ])
+    };
+}
+
 /// Content headers of a request or response, in [`CONTENT_FIELDS`] order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContentHeaders(pub [Option<String>; 5]);
