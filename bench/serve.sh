@@ -41,7 +41,7 @@ if ! "$venv/bin/python" -c 'import boto3, awscli, moto' 2>/dev/null; then
   echo "bench/serve: creating $venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    'deltaglider==6.2.0' 'moto[s3]==5.2.5' flask flask-cors awscli boto3
+    'deltaglider==6.2.0' 'moto[s3]==5.2.5' flask flask-cors 'awscli==1.46.3' 'boto3==1.44.8'
 fi
 py=$venv/bin/python
 

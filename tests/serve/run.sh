@@ -99,10 +99,10 @@ command -v curl >/dev/null || fail "curl not installed"
 
 # --- Python side: the interop venv, with awscli and boto3 ------------------------------------
 if ! "$venv/bin/python" -c 'import boto3, awscli, moto, deltaglider' 2>/dev/null; then
-  echo "serve: creating $venv (awscli, boto3; deltaglider 6.2.0, moto 5.2.5 for tests/interop)"
+  echo "serve: creating $venv (awscli 1.46.3, boto3 1.44.8; deltaglider 6.2.0, moto 5.2.5 for tests/interop)"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    'deltaglider==6.2.0' 'moto[s3]==5.2.5' flask flask-cors awscli boto3
+    'deltaglider==6.2.0' 'moto[s3]==5.2.5' flask flask-cors 'awscli==1.46.3' 'boto3==1.44.8'
 fi
 py=$venv/bin/python
 printf 'serve: %s, %s, boto3 %s\n' "$("$DG_BIN" --version)" \
