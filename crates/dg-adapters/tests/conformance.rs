@@ -92,6 +92,19 @@ async fn memory_cache_conforms() {
     conformance::cache::run(Arc::new(MemoryCache::new(8 << 20))).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counting_cache_conforms() {
+    let counting = Arc::new(dg_adapters::cache::CountingCache::new(Arc::new(
+        MemoryCache::new(8 << 20),
+    )));
+    let counts = counting.counts();
+    conformance::cache::run(counting).await;
+    assert!(
+        counts.hits() > 0 && counts.misses() > 0,
+        "the suite both hits and misses"
+    );
+}
+
 #[test]
 fn zstd_engine_conforms() {
     conformance::engine::run(&ZstdEngine::default());

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use dg_adapters::cache::CacheCounts;
 use dg_adapters::storage::RetryCounter;
 use dg_adapters::{DestinationFile, FileBlob};
 use dg_core::keys::file_name;
@@ -38,8 +39,16 @@ struct Inner {
     put: PutRequest,
     /// Keeps a private cache directory until the last clone is dropped.
     cache: CacheSetup,
+    counters: Counters,
+}
+
+/// The live counters of a client and its clones.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counters {
     /// Retries of storage calls so far.
-    retries: RetryCounter,
+    pub(crate) retries: RetryCounter,
+    /// Hits and misses of the reference cache.
+    pub(crate) cache: CacheCounts,
 }
 
 impl Client {
@@ -49,7 +58,7 @@ impl Client {
         staging: Arc<dyn Staging>,
         put: PutRequest,
         cache: CacheSetup,
-        retries: RetryCounter,
+        counters: Counters,
     ) -> Self {
         Client {
             inner: Arc::new(Inner {
@@ -58,7 +67,7 @@ impl Client {
                 staging,
                 put,
                 cache,
-                retries,
+                counters,
             }),
         }
     }
@@ -86,12 +95,19 @@ impl Client {
     /// Storage calls repeated after a transient error (throttling, 5xx, a dropped connection)
     /// since the client was built, by it and its clones.
     pub fn retries(&self) -> u64 {
-        self.inner.retries.get()
+        self.inner.counters.retries.get()
     }
 
     /// The live counter behind [`Client::retries`].
     pub fn retry_counter(&self) -> RetryCounter {
-        self.inner.retries.clone()
+        self.inner.counters.retries.clone()
+    }
+
+    /// Hits and misses of the reference cache (on disk or in memory) since the client was
+    /// built, by it and its clones. References already at hand in this process are not
+    /// looked up there, so they count as neither.
+    pub fn cache_counts(&self) -> CacheCounts {
+        self.inner.counters.cache.clone()
     }
 
     /// The reference cache, in words.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use dg_adapters::cache::CountingCache;
 use dg_adapters::storage::{
     RetryCounter, RetryPolicy, RetryingBuckets, RetryingStorage, S3Credentials, S3Storage,
 };
@@ -15,7 +16,7 @@ use dg_ports::{Buckets, Error, ObjectStorage, Result, Staging};
 
 use crate::aws_config::{s3_config, S3Flags};
 use crate::cache::CacheConfig;
-use crate::client::Client;
+use crate::client::{Client, Counters};
 use crate::settings::Settings;
 
 /// The storage (its calls retried), its bucket administration, and the retry counter.
@@ -206,9 +207,11 @@ impl ClientBuilder {
         }
         .open(staging_dir)?;
         let put = self.put_defaults()?;
+        let counting = CountingCache::new(cache.cache.clone());
+        let cache_counts = counting.counts();
         let ports = Ports {
             storage,
-            cache: cache.cache.clone(),
+            cache: Arc::new(counting),
             staging: staging.clone(),
             engines: engines(),
             clock: Arc::new(SystemClock),
@@ -216,7 +219,17 @@ impl ClientBuilder {
             expander: Some(Arc::new(SeeThrough::default())),
         };
         let dg = DeltaGlider::new(ports, Config::default());
-        Ok(Client::new(dg, buckets, staging, put, cache, retries))
+        Ok(Client::new(
+            dg,
+            buckets,
+            staging,
+            put,
+            cache,
+            Counters {
+                retries,
+                cache: cache_counts,
+            },
+        ))
     }
 
     /// Attempts per storage call: the option, else `AWS_MAX_ATTEMPTS`, else `default`.

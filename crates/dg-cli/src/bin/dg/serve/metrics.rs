@@ -56,6 +56,8 @@ pub struct Metrics {
     in_flight: AtomicU64,
     rebuilt_hits: AtomicU64,
     rebuilt_misses: AtomicU64,
+    /// The client's reference-cache counts.
+    reference_cache: dg_adapters::cache::CacheCounts,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -65,6 +67,14 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
 }
 
 impl Metrics {
+    /// Counters that also report the reference cache's `counts`.
+    pub fn new(reference_cache: dg_adapters::cache::CacheCounts) -> Self {
+        Metrics {
+            reference_cache,
+            ..Metrics::default()
+        }
+    }
+
     /// One S3 operation ended: `outcome` is `ok` or the S3 error code.
     pub fn operation(&self, op: &str, outcome: &str) {
         bump(&self.requests, (op.to_string(), outcome.to_string()));
@@ -173,6 +183,23 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        for (name, help, value) in [
+            (
+                "dg_serve_reference_cache_hits_total",
+                "References found in the reference cache.",
+                self.reference_cache.hits(),
+            ),
+            (
+                "dg_serve_reference_cache_misses_total",
+                "References fetched from storage.",
+                self.reference_cache.misses(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         }
         let _ = writeln!(
             out,
