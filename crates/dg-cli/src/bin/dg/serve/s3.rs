@@ -295,7 +295,15 @@ impl DgS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."
             ));
         }
-        let etag = hex(&wire::md5_of(got.blob.clone()).await?);
+        // The recorded MD5 is of these very bytes (they just matched their SHA-256): hash them
+        // again only when there is none (files not uploaded through an endpoint, multipart).
+        let recorded = (got.served != dg::Served::Plain)
+            .then(|| wire::recorded_md5(&got.metadata))
+            .flatten();
+        let etag = match recorded {
+            Some(md5) => md5,
+            None => hex(&wire::md5_of(got.blob.clone()).await?),
+        };
         let metadata = if replace {
             let content = content_headers!(input);
             stored_metadata(input.metadata, &content, &etag)?

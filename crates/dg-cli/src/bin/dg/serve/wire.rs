@@ -108,8 +108,9 @@ pub fn etag_of(metadata: &Metadata, sha256: Option<&str>, stored: Option<&str>) 
     if let Some(e) = metadata.get(ETAG_FIELD) {
         return ETag::Strong(e.clone());
     }
-    if let Some(sha) = sha256.filter(|s| s.len() >= 32) {
-        return ETag::Strong(format!("{}-1", &sha[..32]));
+    // Metadata comes from the bucket: a hostile value may hold anything, so no byte slicing.
+    if let Some(head) = sha256.and_then(|s| s.get(..32)) {
+        return ETag::Strong(format!("{head}-1"));
     }
     ETag::Strong(
         stored
@@ -286,6 +287,14 @@ pub async fn receive(
     Ok(Received { file, size, md5 })
 }
 
+/// The MD5 a file's recorded ETag is, when it is a single-part one (32 hex digits).
+pub fn recorded_md5(metadata: &Metadata) -> Option<String> {
+    metadata
+        .get(ETAG_FIELD)
+        .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+        .cloned()
+}
+
 /// MD5 of a whole blob, on a blocking thread.
 pub async fn md5_of(blob: BlobRef) -> S3Result<[u8; 16]> {
     tokio::task::spawn_blocking(move || -> std::io::Result<[u8; 16]> {
@@ -416,6 +425,9 @@ mod tests {
             "0123456789abcdef0123456789abcdef-1"
         );
         assert_eq!(etag_of(&m, None, Some("\"stored\"")).value(), "stored");
+        // A hostile SHA-256 field (multi-byte characters across byte 32) is no panic.
+        let odd = "0123456789abcdef0123456789abcdeé0123";
+        assert_eq!(etag_of(&m, Some(odd), Some("\"stored\"")).value(), "stored");
         m.insert(ETAG_FIELD.into(), "d41d8cd98f00b204e9800998ecf8427e".into());
         assert_eq!(
             etag_of(&m, Some(sha), None).value(),
