@@ -591,11 +591,13 @@ fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
     assert_eq!(summary(&again)["kept"], 2);
 
     // An orphan reference: its only delta removed behind dg's back (as an upload killed between
-    // the reference and its first delta leaves it). A second deltaspace stays in use.
+    // the reference and its first delta leaves it). A second deltaspace, of other content (so
+    // it does not share a/'s reference), stays in use.
     let data = noise(5, 100_000);
+    let other = noise(6, 100_000);
     write(&env.path("a/v1.bin"), &data);
-    write(&env.path("b/v1.bin"), &data);
-    write(&env.path("b/v2.bin"), &edit(&data, 3, 10));
+    write(&env.path("b/v1.bin"), &other);
+    write(&env.path("b/v2.bin"), &edit(&other, 3, 10));
     env.ok(&["cp", "a/v1.bin", "s3://releases/a/"]);
     env.ok(&["cp", "-r", "b", "s3://releases/b/"]);
     std::fs::remove_file(root.join("releases/a/v1.bin.delta")).unwrap();
@@ -642,7 +644,7 @@ fn purge_deletes_expired_temporary_files_and_old_orphan_references() {
     env.ok(&["cp", "s3://releases/b/v2.bin", "out.bin"]);
     assert_eq!(
         std::fs::read(env.path("out.bin")).unwrap(),
-        edit(&data, 3, 10)
+        edit(&other, 3, 10)
     );
 }
 

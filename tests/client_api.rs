@@ -134,10 +134,20 @@ async fn exercise(client: &Client) {
     let keys: Vec<String> = (0..10).map(|i| format!("app/app-{i:02}.zip")).collect();
     let deleted = client.delete_objects("rel", &keys).await;
     assert!(deleted.errors.is_empty(), "{:?}", deleted.errors);
+    // copies/app-09.zip, the first file of a sibling prefix, shares app/reference.bin: the
+    // reference stays until that delta goes too
     let last = deleted.deleted.last().unwrap();
     assert!(
-        last.removed.iter().any(|l| l.key == "app/reference.bin"),
+        !last.removed.iter().any(|l| l.key == "app/reference.bin"),
         "{last:?}"
+    );
+    let copy = client
+        .delete_object("rel", "copies/app-09.zip")
+        .await
+        .unwrap();
+    assert!(
+        copy.removed.iter().any(|l| l.key == "app/reference.bin"),
+        "{copy:?}"
     );
     let left = client
         .list_objects(&ListObjects::new("rel").prefix("app/"))

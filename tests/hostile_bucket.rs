@@ -505,11 +505,16 @@ fn odd_keys_are_listed_or_named_and_skipped_never_breaking_the_prefix() {
     for key in ["c/a//b", "c/..", "c/./x", "c/tab\there", "/c/lead"] {
         b.plant(key, &b"odd"[..], &BTreeMap::new());
     }
-    // a real delta at an odd key: its dg-ref-key names c/reference.bin, but its deltaspace is
-    // `c/` + `` (the key `c//app-1.1.zip.delta`), whose reference would be c//reference.bin
-    b.plant_like("c//app-1.1.zip.delta", "c/app-1.1.zip.delta", None, &[]);
+    // a real delta at an odd key, whose dg-ref-key names the odd deltaspace's reference
+    // (`c//reference.bin`: a key with an empty segment, which no reference has)
+    b.plant_like(
+        "c//app-1.1.zip.delta",
+        "c/app-1.1.zip.delta",
+        None,
+        &[("dg-ref-key", Some("c//reference.bin"))],
+    );
 
-    // the odd delta's metadata names another deltaspace's reference: named, the rest listed
+    // the odd delta's metadata names no reference dg reads: named, the rest listed
     let (shown, ls) = b.listed("c");
     ls.failed_naming(&["c//app-1.1.zip.delta"]);
     for key in ["c/a//b", "c/..", "c/./x", "c/tab\there"] {
@@ -875,16 +880,30 @@ fn a_reference_that_is_a_delta_is_refused_naming_it() {
     }
 }
 
-/// A delta whose `dg-ref-key` (or `dg-ref-path`) names another deltaspace's reference is
-/// refused before anything is read, in a deltaspace with a reference of its own and in one
-/// without; the deltaspace's own files still download.
+/// A delta whose `dg-ref-key` names another deltaspace's reference (as the first file of a
+/// prefix dg shares with a sibling has) is read against that reference, checked, in a
+/// deltaspace with a reference of its own and in one without; a `dg-ref-key` (or
+/// `dg-ref-path`) naming anything but a reference, or climbing with `..`, is refused before
+/// anything is read, and a reference that is not the one the delta was made against is caught.
 #[test]
-fn a_delta_pointing_at_another_deltaspace_is_refused() {
+fn a_delta_naming_another_deltaspaces_reference_reads_it_checked_and_nothing_else() {
     let mut b = Bucket::new();
     b.seed("e", "compat", 5);
     // compat and native deltas copied from c/ and n/, still naming c/ and n/ references
     b.plant_like("e/from-c.zip.delta", "c/app-1.1.zip.delta", None, &[]);
     b.plant_like("e/from-n.zip.delta", "n/app-1.1.zip.delta", None, &[]);
+    // a deltaspace with no reference at all
+    b.plant_like("lone/app-1.1.zip.delta", "c/app-1.1.zip.delta", None, &[]);
+    b.plant("lone/notes.txt", &b"alone"[..], &BTreeMap::new());
+    for (key, like) in [
+        ("e/from-c.zip", "c/app-1.1.zip"),
+        ("e/from-n.zip", "n/app-1.1.zip"),
+        ("lone/app-1.1.zip", "c/app-1.1.zip"),
+    ] {
+        let bytes = b.files[like].clone();
+        b.files.insert(key.to_string(), bytes);
+    }
+    b.files.insert("lone/notes.txt".into(), b"alone".to_vec());
     // dg-ref-path climbing out of the deltaspace
     b.plant_like(
         "e/climb.zip.delta",
@@ -895,40 +914,57 @@ fn a_delta_pointing_at_another_deltaspace_is_refused() {
             ("dg-ref-path", Some("../c/reference.bin")),
         ],
     );
-    // a deltaspace with no reference at all
-    b.plant_like("lone/app-1.1.zip.delta", "c/app-1.1.zip.delta", None, &[]);
-    b.plant("lone/notes.txt", &b"alone"[..], &BTreeMap::new());
+    // a dg-ref-key naming a file, not a reference
+    b.plant_like(
+        "e/at-a-file.zip.delta",
+        "c/app-1.1.zip.delta",
+        None,
+        &[("dg-ref-key", Some("c/readme.txt"))],
+    );
+    // a compat delta naming the native deltaspace's reference: not what it was made against
+    // (alone in its prefix: a process that verified the right reference already rebuilds the
+    // file from it, as references are known by their SHA-256)
+    b.plant_like(
+        "w/wrong-ref.zip.delta",
+        "c/app-1.1.zip.delta",
+        None,
+        &[("dg-ref-key", Some("n/reference.bin"))],
+    );
 
-    for name in ["from-c.zip", "from-n.zip", "climb.zip"] {
+    for name in ["climb.zip", "at-a-file.zip"] {
         b.cp_one_fails(&format!("e/{name}"), None).says(
             &b.url(&format!("e/{name}")),
-            &["reference"],
+            &["dg-ref-key"],
             &["sha-256 mismatch", "is corrupt"],
         );
     }
-    b.cp_one_fails("lone/app-1.1.zip", None).says(
-        "s3://bkt/lone/app-1.1.zip",
-        &["c/reference.bin"],
-        &["sha-256 mismatch", "is corrupt"],
+    b.cp_one_fails("w/wrong-ref.zip", None).says(
+        "s3://bkt/w/wrong-ref.zip",
+        &["n/reference.bin", "sha-256"],
+        &[],
     );
+    b.run(&["verify", "s3://bkt/w/"], &[])
+        .failed_naming(&["s3://bkt/w/wrong-ref.zip.delta"]);
     b.cp_r_fails(
         "e",
-        &[
-            "s3://bkt/e/from-c.zip",
-            "s3://bkt/e/from-n.zip",
-            "s3://bkt/e/climb.zip",
-        ],
+        &["s3://bkt/e/climb.zip", "s3://bkt/e/at-a-file.zip"],
         &b.good_below("e"),
     );
-    let mut lone = BTreeMap::new();
-    lone.insert("notes.txt".to_string(), b"alone".to_vec());
-    b.cp_r_fails("lone", &["s3://bkt/lone/app-1.1.zip"], &lone);
+    let out = b.dest("all-lone");
+    b.ok(&["cp", "-r", "s3://bkt/lone/", out.to_str().unwrap()]);
+    same_files(&tree(&out), &b.good_below("lone"), "lone");
     let verify = b.run(&["verify", "s3://bkt/e/"], &[]);
     verify.failed_naming(&[
-        "s3://bkt/e/from-c.zip.delta",
-        "s3://bkt/e/from-n.zip.delta",
         "s3://bkt/e/climb.zip.delta",
+        "s3://bkt/e/at-a-file.zip.delta",
     ]);
+    for key in ["e/from-c.zip.delta", "e/from-n.zip.delta"] {
+        assert!(
+            verify.stdout.contains(&format!("ok      s3://bkt/{key}")),
+            "{key} verified: {}",
+            verify.stdout
+        );
+    }
     // the references they pointed at are unharmed
     for prefix in ["c", "n"] {
         let out = b.dest(&format!("fine-{prefix}"));

@@ -73,14 +73,16 @@ fn the_bucket_setting_and_the_environment_choose_the_level() {
     }
     let file = src.join("dump-0.tar");
     let file = file.to_str().unwrap();
-    env.ok(&["cp", "--level", "best", file, "s3://bkt/flag/"]);
-    let mut cmd = env.command(&["cp", file, "s3://bkt/env/"]);
+    // each prefix its own reference (the same file in sibling prefixes would share the first)
+    let own = ["--reference-scope", "prefix"];
+    env.ok(&[&["cp", "--level", "best", file, "s3://bkt/flag/"][..], &own].concat());
+    let mut cmd = env.command(&[&["cp", file, "s3://bkt/env/"][..], &own].concat());
     let out = cmd.env("DG_LEVEL", "best").output().unwrap();
     assert!(out.status.success());
     let shown = env.ok(&["settings", "s3://bkt", "--level", "best"]);
     assert!(shown.contains("level:  best"), "{shown}");
-    env.ok(&["cp", file, "s3://bkt/setting/"]);
-    env.ok(&["cp", "--level", "fast", file, "s3://bkt/fast/"]);
+    env.ok(&[&["cp", file, "s3://bkt/setting/"][..], &own].concat());
+    env.ok(&[&["cp", "--level", "fast", file, "s3://bkt/fast/"][..], &own].concat());
     let best = stored(&env, "s3://bkt/flag/");
     assert_eq!(stored(&env, "s3://bkt/env/"), best, "DG_LEVEL=best");
     assert_eq!(

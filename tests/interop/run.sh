@@ -19,6 +19,9 @@
 #      dg-compression) and older writers' spellings are read by dg; wrong values are refused.
 #   5. 8 concurrent first uploads into one empty deltaspace (native and compat): one reference,
 #      every delta made against it, all 8 files download byte-identical.
+#   6. dg --format compat uploads each wheel into a prefix of its own (rel/pip/24.1.1/): one
+#      reference per series, shared by the sibling prefixes' deltas; Python and dg download
+#      every file byte-identical; `dg rm` keeps a shared reference until its last delta is gone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -84,7 +87,8 @@ endpoint=http://127.0.0.1:$port
 
 # One environment for both tools; nothing from the caller's AWS or dg settings leaks in.
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE DG_FORMAT DG_ENGINE DG_MAX_RATIO \
-  DG_LOG_LEVEL DG_CACHE_BACKEND DG_CACHE_DIR DG_CACHE_ENCRYPTION_KEY DG_S3_ADDRESSING_STYLE
+  DG_LOG_LEVEL DG_CACHE_BACKEND DG_CACHE_DIR DG_CACHE_ENCRYPTION_KEY DG_S3_ADDRESSING_STYLE \
+  DG_REFERENCE_SCOPE
 export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=interop AWS_SECRET_ACCESS_KEY=interop-secret
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_CONFIG_FILE=$work/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$work/no-aws-credentials
@@ -96,7 +100,8 @@ mkdir -p "$DG_TMPDIR"
 B=interop          # main bucket
 RB=interop-root    # a deltaspace at the bucket root
 XB=interop-bad     # fixtures that must be refused
-"$venv/bin/python" "$tool" buckets "$endpoint" $B $RB $XB >>"$log" 2>&1 || {
+SB=interop-rel     # one version per prefix, references shared across prefixes
+"$venv/bin/python" "$tool" buckets "$endpoint" $B $RB $XB $SB >>"$log" 2>&1 || {
   cat "$work/moto.log" >&2
   fail "moto_server on $endpoint: no buckets"
 }
@@ -175,6 +180,19 @@ dg_verify() {
 layout() {
   s3tool layout "$@"
   ok
+}
+# raw_keys BUCKET [PREFIX]: "SIZE KEY" of every object as stored, `.deltaglider/` included.
+raw_keys() {
+  printf '+ s3tool keys %s\n' "$*" >>"$log"
+  "$venv/bin/python" "$tool" keys "$@" 2>>"$log" || fail "exit $?: s3tool keys $*"
+}
+# raw_meta BUCKET KEY FIELD: one raw user-metadata value of an object (empty when absent).
+raw_meta() {
+  local m
+  printf '+ s3tool meta %s %s\n' "$1" "$2" >>"$log"
+  m=$("$venv/bin/python" "$tool" meta "$1" "$2" 2>>"$log") || fail "exit $?: s3tool meta $1 $2"
+  printf '%s\n' "$m" >>"$log"
+  sed -n "s/^$3=//p" <<<"$m"
 }
 
 # --- test files ----------------------------------------------------------------------------
@@ -298,5 +316,101 @@ for fmt in native compat; do
 done
 py_get_all "s3://$B/race-compat/app/" "${RACE[@]}"
 
+# --- 6. one version per prefix: sibling prefixes share a reference ------------------------
+step "6. dg --format compat, one version per prefix: references shared across sibling prefixes"
+# The wheels as they are (dg deltas .whl; Python reads any delta), in release order.
+mapfile -t W_pip < <(ls "$DG_CORPUS"/pip/*.whl | sort -V)
+mapfile -t W_botocore < <(ls "$DG_CORPUS"/botocore/*.whl | sort -V)
+# rel_key SERIES WHEEL: rel/SERIES/VERSION/WHEEL, VERSION from the name (pip-24.1.1-py3-… → 24.1.1).
+rel_key() {
+  local n v
+  n=$(basename "$2")
+  v=${n#*-}
+  v=${v%%-*}
+  printf 'rel/%s/%s/%s' "$1" "$v" "$n"
+}
+# rel_get_all dg|py SERIES WHEEL...: the tool downloads each wheel and it is byte-identical.
+rel_get_all() {
+  local who=$1 s=$2 f out
+  shift 2
+  for f in "$@"; do
+    out=$work/got/$(basename "$f")
+    "$who" cp "s3://$SB/$(rel_key "$s" "$f")" "$out"
+    same "$f" "$out" "$who cp s3://$SB/$(rel_key "$s" "$f")"
+  done
+}
+wheel_bytes=0
+for s in pip botocore; do
+  declare -n files=W_$s
+  for f in "${files[@]}"; do
+    k=$(rel_key "$s" "$f")
+    dg cp --format compat "$f" "s3://$SB/${k%/*}/"
+    wheel_bytes=$((wheel_bytes + $(stat -c %s "$f")))
+  done
+  first=$(rel_key "$s" "${files[0]}")
+  ref=${first%/*}/reference.bin
+  listed=$(raw_keys "$SB" "rel/$s/")
+  printf '%s\n' "$listed" >>"$log"
+  refs=$(awk '$2 ~ /(^|\/)reference\.bin$/ { print $2 }' <<<"$listed")
+  [ "$refs" = "$ref" ] || fail "rel/$s/: expected exactly one reference $ref, found: ${refs:-none}"
+  ok
+  for f in "${files[@]}"; do
+    k=$(rel_key "$s" "$f")
+    grep -qxF "$k.delta" <<<"$(awk '{ print $2 }' <<<"$listed")" || fail "$k: no $k.delta"
+    ! grep -qxF "$k" <<<"$(awk '{ print $2 }' <<<"$listed")" || fail "$k: stored whole"
+    got=$(raw_meta "$SB" "$k.delta" dg-ref-key)
+    [ "$got" = "$ref" ] || fail "$k.delta: dg-ref-key '$got', expected the first version's $ref"
+    ok
+  done
+  # Nothing else: the reference and one delta per version.
+  [ "$(grep -c . <<<"$listed")" = $((${#files[@]} + 1)) ] ||
+    fail "rel/$s/: expected ${#files[@]} deltas and $ref, got: $listed"
+  ok
+  # Every delta in another prefix than the reference's has its back-pointer.
+  markers=$(raw_keys "$SB" .deltaglider/refs/ | awk '{ print $2 }')
+  for f in "${files[@]:1}"; do
+    k=$(rel_key "$s" "$f")
+    grep -q "/$k\.delta\$" <<<"$markers" || fail "$k.delta: no marker under .deltaglider/refs/"
+    ok
+  done
+  unset -n files
+done
+stored=$(raw_keys "$SB" | awk '$2 !~ /^\.deltaglider\// { n += $1 } END { print n + 0 }')
+pct=$(awk -v s="$stored" -v w="$wheel_bytes" 'BEGIN { printf "%.1f", 100 * s / w }')
+step "   stored $stored bytes for $wheel_bytes bytes of wheels: $pct%"
+[ $((stored * 2)) -lt "$wheel_bytes" ] || fail "rel/: stored $pct% of the wheels' size, expected < 50%"
+ok
+for s in pip botocore; do
+  declare -n files=W_$s
+  rel_get_all py "$s" "${files[@]}"
+  rel_get_all dg "$s" "${files[@]}"
+  unset -n files
+done
+dg_verify "s3://$SB/rel/"
+# Lifecycle: the reference's own prefix loses its file, the reference stays for the others.
+first=$(rel_key pip "${W_pip[0]}")
+ref=${first%/*}/reference.bin
+dg rm "s3://$SB/$first"
+listed=$(raw_keys "$SB" rel/pip/ | awk '{ print $2 }')
+printf '%s\n' "$listed" >>"$log"
+grep -qxF "$ref" <<<"$listed" || fail "dg rm s3://$SB/$first deleted $ref, still shared"
+! grep -qxF "$first.delta" <<<"$listed" || fail "dg rm s3://$SB/$first left $first.delta"
+ok
+rel_get_all py pip "${W_pip[@]:1}"
+for f in "${W_pip[@]:1}"; do dg rm "s3://$SB/$(rel_key pip "$f")"; done
+listed=$(raw_keys "$SB" rel/pip/ | awk '{ print $2 }')
+printf '%s\n' "$listed" >>"$log"
+[ -z "$listed" ] || fail "every pip file deleted, but left under rel/pip/: $listed"
+ok
+markers=$(raw_keys "$SB" .deltaglider/refs/ | awk '{ print $2 }')
+printf '%s\n' "$markers" >>"$log"
+for f in "${W_pip[@]}"; do
+  k=$(rel_key pip "$f")
+  ! grep -q "/$k\.delta\$" <<<"$markers" || fail "$k deleted, its marker is left under .deltaglider/refs/"
+  ok
+done
+rel_get_all dg botocore "${W_botocore[@]}"
+dg_verify "s3://$SB/rel/"
+
 dg_verify "s3://$B/"
-echo "interop: $checks checks passed (python→dg $py_files files, dg→python $dg_files files, mixed, proxy spelling, 8 concurrent writers)"
+echo "interop: $checks checks passed (python→dg $py_files files, dg→python $dg_files files, mixed, proxy spelling, 8 concurrent writers, shared references)"

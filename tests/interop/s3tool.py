@@ -10,6 +10,8 @@ AWS_ENDPOINT_URL. Every check prints what it found and exits non-zero on the fir
   s3tool.py proxy-fixtures --bucket B --src PREFIX --dst PREFIX --files DIR
                            --passthrough FILE... --root-bucket RB --bad-bucket XB
   s3tool.py legacy-fixtures --bucket B --src PREFIX --dst PREFIX --files DIR --direct FILE
+  s3tool.py keys BUCKET [PREFIX]          raw listing, `.deltaglider/` included: SIZE KEY lines
+  s3tool.py meta BUCKET KEY               an object's raw user metadata: FIELD=VALUE lines
 """
 
 import argparse
@@ -342,6 +344,20 @@ def cmd_legacy_fixtures(args):
         )
 
 
+def cmd_keys(args):
+    """Every object under PREFIX as stored, hidden `.deltaglider/` objects included."""
+    s3 = client()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket, Prefix=args.prefix):
+        for o in page.get("Contents", []):
+            print(f"{o['Size']} {o['Key']}")
+
+
+def cmd_meta(args):
+    """The user metadata of one object, exactly as stored."""
+    for k, v in sorted(head(client(), args.bucket, args.key).items()):
+        print(f"{k}={v}")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -372,6 +388,14 @@ def main():
     for a in ("--bucket", "--src", "--dst", "--files", "--direct"):
         lg.add_argument(a, required=True)
     lg.set_defaults(func=cmd_legacy_fixtures)
+    ks = sub.add_parser("keys")
+    ks.add_argument("bucket")
+    ks.add_argument("prefix", nargs="?", default="")
+    ks.set_defaults(func=cmd_keys)
+    mt = sub.add_parser("meta")
+    mt.add_argument("bucket")
+    mt.add_argument("key")
+    mt.set_defaults(func=cmd_meta)
     args = p.parse_args()
     args.func(args)
 

@@ -40,6 +40,7 @@ pub struct ClientBuilder {
     max_ratio: Option<f64>,
     engine: Option<String>,
     level: Option<dg_core::Level>,
+    reference_scope: Option<dg_core::ReferenceScope>,
 }
 
 impl Default for ClientBuilder {
@@ -68,6 +69,7 @@ impl ClientBuilder {
             max_ratio: None,
             engine: None,
             level: None,
+            reference_scope: None,
         }
     }
 
@@ -75,7 +77,7 @@ impl ClientBuilder {
     /// when [`ClientBuilder::build`] runs. `AWS_ENDPOINT_URL` (`file:///DIR` or `http(s)://`),
     /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, `AWS_PROFILE` and the
     /// shared `~/.aws` files, `AWS_REGION`, `AWS_MAX_ATTEMPTS`, `DG_CACHE_*`, `DG_TMPDIR`,
-    /// `DG_FORMAT`, `DG_MAX_RATIO`, `DG_ENGINE`, `DG_LEVEL`.
+    /// `DG_FORMAT`, `DG_MAX_RATIO`, `DG_ENGINE`, `DG_LEVEL`, `DG_REFERENCE_SCOPE`.
     pub fn from_env() -> Self {
         ClientBuilder {
             settings: Settings::Environment,
@@ -187,6 +189,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How far the first file of a new deltaspace looks for a reference
+    /// (`DG_REFERENCE_SCOPE` otherwise; see [`dg_core::ReferenceScope`]).
+    pub fn reference_scope(mut self, scope: dg_core::ReferenceScope) -> Self {
+        self.reference_scope = Some(scope);
+        self
+    }
+
     /// Opens the storage, the cache and the staging directory.
     pub fn build(self) -> Result<Client> {
         let settings = self.settings;
@@ -280,12 +289,21 @@ impl ClientBuilder {
             ),
             (None, None) => None,
         };
+        let reference_scope = match (self.reference_scope, settings.var("DG_REFERENCE_SCOPE")) {
+            (Some(s), _) => Some(s),
+            (None, Some(v)) => Some(
+                v.parse::<dg_core::ReferenceScope>()
+                    .map_err(|why| Error::InvalidInput(format!("DG_REFERENCE_SCOPE: {why}")))?,
+            ),
+            (None, None) => None,
+        };
         Ok(PutRequest {
             no_delta: false,
             max_ratio,
             engine: self.engine.clone().or_else(|| settings.var("DG_ENGINE")),
             format,
             level,
+            reference_scope,
             metadata: Default::default(),
         })
     }

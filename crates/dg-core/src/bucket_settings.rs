@@ -2,8 +2,10 @@
 //! writes to a bucket shared with Python DeltaGlider keeps writing what Python can read.
 //!
 //! The object is a few `key = value` lines; unknown keys are kept for newer versions and
-//! ignored. Keys: `format = compat|native`, the format of new deltaspaces, and
-//! `level = fast|default|best`, how hard native uploads work for smaller objects.
+//! ignored. Keys: `format = compat|native`, the format of new deltaspaces,
+//! `level = fast|default|best`, how hard native uploads work for smaller objects, and
+//! `reference-scope = prefix|siblings`, how far a new deltaspace's first file looks for a
+//! reference.
 
 use futures::StreamExt;
 
@@ -25,6 +27,8 @@ pub struct BucketSettings {
     pub format: Option<Format>,
     /// Level of native uploads into this bucket (`None`: the service's default).
     pub level: Option<dg_ports::Level>,
+    /// How far new deltaspaces look for a reference (`None`: the service's default).
+    pub reference_scope: Option<crate::nearby::ReferenceScope>,
 }
 
 /// One value of the settings text; a bad one is stored data that cannot be read.
@@ -54,6 +58,7 @@ impl BucketSettings {
             match key.trim() {
                 "level" => settings.level = Some(setting(value)?),
                 "format" => settings.format = Some(setting(value)?),
+                "reference-scope" => settings.reference_scope = Some(setting(value)?),
                 _ => {}
             }
         }
@@ -69,6 +74,9 @@ impl BucketSettings {
         }
         if let Some(level) = self.level {
             text.push_str(&format!("level = {}\n", level.name()));
+        }
+        if let Some(scope) = self.reference_scope {
+            text.push_str(&format!("reference-scope = {}\n", scope.name()));
         }
         text
     }
@@ -172,6 +180,23 @@ impl DeltaGlider {
             .unwrap_or(self.config().level))
     }
 
+    /// How far the first file of a new deltaspace in `bucket` looks for a reference: the
+    /// request's, else the bucket's, else the service's.
+    pub(crate) async fn scope_for(
+        &self,
+        bucket: &str,
+        requested: Option<crate::nearby::ReferenceScope>,
+    ) -> Result<crate::nearby::ReferenceScope> {
+        if let Some(scope) = requested {
+            return Ok(scope);
+        }
+        Ok(self
+            .bucket_settings(bucket)
+            .await?
+            .reference_scope
+            .unwrap_or(self.config().reference_scope))
+    }
+
     fn lock_settings(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, BucketSettings>> {
@@ -188,8 +213,15 @@ mod tests {
 
     #[test]
     fn parses_renders_and_refuses_bad_values() {
-        let s = BucketSettings::parse("# c\nformat = compat\nfuture = 1\n").unwrap_or_default();
+        let s =
+            BucketSettings::parse("# c\nformat = compat\nfuture = 1\nreference-scope = prefix\n")
+                .unwrap_or_default();
         assert_eq!(s.format, Some(Format::Compat));
+        assert_eq!(
+            s.reference_scope,
+            Some(crate::nearby::ReferenceScope::Prefix)
+        );
+        assert!(BucketSettings::parse("reference-scope = bucket").is_err());
         assert_eq!(BucketSettings::parse(&s.render()).ok(), Some(s));
         assert!(BucketSettings::parse("format = zip").is_err());
         assert_eq!(

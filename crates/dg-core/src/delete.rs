@@ -1,4 +1,5 @@
-//! Deletes: a file's object, and the deltaspace's reference once no delta needs it.
+//! Deletes: a file's object, and a reference once no delta needs it (neither one of its own
+//! deltaspace nor one of another deltaspace that shares it).
 
 use dg_ports::{Error, Location, ObjectStorageExt, Result};
 use tracing::info;
@@ -38,6 +39,14 @@ impl DeltaGlider {
                     reason: "deltas in this deltaspace still need it; delete them first, or force it (their files become unreadable)".into(),
                 });
             }
+            if !force {
+                if let Some(user) = self.shared_users(location, 1).await?.first() {
+                    return Err(Error::Precondition {
+                        what: location.to_string(),
+                        reason: format!("deltas of other deltaspaces share it ({user}, maybe more); delete them first, or force it (their files become unreadable)"),
+                    });
+                }
+            }
             self.storage().head(location).await?;
             if !force && !self.is_dg_reference(location).await? {
                 return Err(Error::Precondition {
@@ -50,25 +59,46 @@ impl DeltaGlider {
                 removed: vec![location.clone()],
             });
         }
-        if self.storage().head_opt(location).await?.is_none() {
+        let Some(info) = self.storage().head_opt(location).await? else {
             return Err(Error::not_found(location));
-        }
+        };
+        let used = match crate::meta::classify(&location.key, &info.metadata) {
+            Ok(crate::meta::ObjectKind::Delta(delta)) => Some(location.with_key(delta.ref_key)),
+            _ => None,
+        };
         self.storage().delete(location).await?;
         info!(object = %location, "deleted");
         let mut outcome = DeleteOutcome {
             removed: vec![location.clone()],
         };
-        if location.key.ends_with(DELTA_SUFFIX)
-            && !self.has_deltas(&space.bucket, &space.list_prefix()).await?
-        {
-            let reference = space.reference();
-            if self.is_dg_reference(&reference).await? {
-                self.storage().delete(&reference).await?;
-                info!(object = %reference, "deleted the reference: no delta needs it any more");
-                outcome.removed.push(reference);
+        if location.key.ends_with(DELTA_SUFFIX) {
+            let own = space.reference();
+            outcome
+                .removed
+                .extend(self.drop_unused_reference(&own).await?);
+            if let Some(shared) = used.filter(|used| *used != own) {
+                self.unmark_shared(&shared, location).await?;
+                outcome
+                    .removed
+                    .extend(self.drop_unused_reference(&shared).await?);
             }
         }
         Ok(outcome)
+    }
+
+    /// Deletes the reference at `reference` once nothing needs it: no delta of its own
+    /// deltaspace and no delta of another that shares it. Returns it when it went.
+    async fn drop_unused_reference(&self, reference: &Location) -> Result<Option<Location>> {
+        let space = DeltaSpace::of(reference);
+        if self.has_deltas(&space.bucket, &space.list_prefix()).await?
+            || !self.is_dg_reference(reference).await?
+            || self.is_shared(reference).await?
+        {
+            return Ok(None);
+        }
+        self.storage().delete(reference).await?;
+        info!(object = %reference, "deleted the reference: no delta needs it any more");
+        Ok(Some(reference.clone()))
     }
 
     /// True when `location` holds a reference dg or Python deltaglider wrote (an object at a

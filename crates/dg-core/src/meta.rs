@@ -42,6 +42,9 @@ pub mod field {
     pub const STREAMS_SHA256: &str = "dg-streams-sha256";
     /// How a native object's plain form was made (expander notes), informational.
     pub const SEE_THROUGH: &str = "dg-see-through";
+    /// A reference's similarity sketch (see `dg_core::sketch`), which ranks it for files of
+    /// other deltaspaces.
+    pub const SKETCH: &str = "dg-sketch";
 }
 
 /// `dg-format` of native objects.
@@ -180,18 +183,26 @@ fn sha256_field(key: &str, meta: &Metadata, canonical: &str) -> Result<Option<St
     }
 }
 
-/// A delta is read against its own deltaspace's `reference.bin` only: a `dg-ref-key` naming
-/// any other object (another file, another deltaspace) is refused before anything is read.
+/// A delta is read against a `reference.bin` of its bucket: its own deltaspace's, or another
+/// deltaspace's that it shares (as Python deltaglider 6.2.0 reads `dirname(dg-ref-key)/reference.bin`).
+/// A `dg-ref-key` naming any other object (another file, dg's internal state) is refused before
+/// anything is read.
 fn check_ref_key(key: &str, ref_key: &str) -> Result<()> {
-    let own = crate::keys::DeltaSpace::of(&dg_ports::Location::new("", key)).reference();
-    if ref_key == own.key {
+    let plain_segments = ref_key
+        .split('/')
+        .rev()
+        .skip(1)
+        .all(|segment| !matches!(segment, "" | "." | ".."));
+    if crate::keys::is_reference_key(ref_key)
+        && !crate::keys::is_internal_key(ref_key)
+        && plain_segments
+    {
         return Ok(());
     }
     Err(Error::invalid(
         format!("metadata of {key}"),
         format!(
-            "its dg-ref-key names {ref_key:?}, not its own deltaspace's reference {:?}; dg rebuilds deltas only against their own deltaspace's reference",
-            own.key
+            "its dg-ref-key names {ref_key:?}, which is not a deltaspace's reference (`<prefix>/reference.bin`, no empty, `.` or `..` segments); dg rebuilds deltas only against references"
         ),
     ))
 }
@@ -331,6 +342,40 @@ mod tests {
                 err.contains(field) && err.contains("64 hex digits"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_delta_may_name_any_deltaspaces_reference_but_nothing_else() {
+        let delta = |ref_key: &str| {
+            classify(
+                "rel/1.1/app.zip.delta",
+                &m(&[
+                    ("dg-file-sha256", &"aa".repeat(32)),
+                    ("dg-ref-key", ref_key),
+                ]),
+            )
+        };
+        for shared in [
+            "rel/1.0/reference.bin",
+            "reference.bin",
+            "/other/deep/reference.bin",
+        ] {
+            assert!(
+                matches!(delta(shared), Ok(ObjectKind::Delta(_))),
+                "{shared}"
+            );
+        }
+        for hostile in [
+            "rel/1.0/app.zip.delta",
+            "rel/1.0/notes.txt",
+            ".deltaglider/refs/reference.bin",
+            "rel/../secret/reference.bin",
+            "rel/./reference.bin",
+            "rel//reference.bin",
+            "rel/reference.bin/",
+        ] {
+            assert!(delta(hostile).is_err(), "{hostile}");
         }
     }
 }

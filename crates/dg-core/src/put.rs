@@ -8,13 +8,14 @@ use dg_ports::{
     BlobRef, Error, ListRequest, Location, Metadata, ObjectInfo, ObjectStorageExt, PutMode,
     PutOptions, Result,
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::codec;
 use crate::digest::sha256_blob;
 use crate::format::{self, Compat, DeltaObject, Native, NewReference, StorageFormat};
 use crate::keys::{is_reference_key, validate_user_location};
 use crate::meta::{self, field};
+use crate::nearby::{self, ReferenceScope};
 use crate::policy::{Eligibility, SNIFF_LEN};
 use crate::resolve;
 use crate::service::{DeltaGlider, Format};
@@ -37,6 +38,9 @@ pub struct PutRequest {
     /// How hard to work for a smaller object (native format); `None`: the bucket's setting,
     /// else the service default.
     pub level: Option<dg_ports::Level>,
+    /// How far the first file of a new deltaspace looks for a reference; `None`: the
+    /// bucket's setting, else the service default.
+    pub reference_scope: Option<ReferenceScope>,
     /// More metadata to store with the file's own object (its delta or whole object, never
     /// the reference), such as an S3 endpoint's user metadata. dg's own fields win over
     /// entries of the same name.
@@ -114,13 +118,16 @@ impl DeltaGlider {
                         max_keys: 1,
                     })
                     .await?;
-                let created = match self.format_for(&up.space().bucket, request.format).await? {
+                let bucket = &up.space().bucket;
+                let format = self.format_for(bucket, request.format).await?;
+                let scope = self.scope_for(bucket, request.reference_scope).await?;
+                let created = match format {
                     Format::Native => {
-                        self.create_reference(Native(self), &mut up, request)
+                        self.start_deltaspace(Native(self), &mut up, request, scope)
                             .await?
                     }
                     Format::Compat => {
-                        self.create_reference(Compat(self), &mut up, request)
+                        self.start_deltaspace(Compat(self), &mut up, request, scope)
                             .await?
                     }
                 };
@@ -139,6 +146,83 @@ impl DeltaGlider {
             Format::Native => self.put_delta(Native(self), up, &info, request).await,
             Format::Compat => self.put_delta(Compat(self), up, &info, request).await,
         }
+    }
+
+    /// Stores the first file of a deltaspace: as a delta against a reference nearby when one
+    /// is like it (within `scope`), else as the deltaspace's new reference.
+    async fn start_deltaspace<F: StorageFormat>(
+        &self,
+        format: F,
+        up: &mut Upload,
+        request: &PutRequest,
+        scope: ReferenceScope,
+    ) -> Result<Created> {
+        let sketch = format.sketch(up).await?;
+        up.set_sketch(sketch);
+        if scope == ReferenceScope::Siblings {
+            if let Some(outcome) = self.share_nearby(&format, up, request).await? {
+                return Ok(Created::Done(Box::new(outcome)));
+            }
+        }
+        self.create_reference(format, up, request).await
+    }
+
+    /// Stores the file as a delta against the reference nearby most like it, when there is
+    /// one and the delta fits the max ratio; `None` otherwise. The reference's marker is
+    /// written before the delta, so no delete can miss that the delta needs it.
+    async fn share_nearby<F: StorageFormat>(
+        &self,
+        format: &F,
+        up: &mut Upload,
+        request: &PutRequest,
+    ) -> Result<Option<PutOutcome>> {
+        let candidates = self
+            .nearby_references(up.space(), F::FORMAT, up.name(), up.sketch())
+            .await?;
+        let Some(best) = nearby::best(candidates) else {
+            return Ok(None);
+        };
+        let reference = best.info.location.clone();
+        let location = up.delta_location();
+        if crate::shared::marker_key(&reference.key, &location.key).is_none() {
+            return Ok(None);
+        }
+        let made = match format.delta(up, &best.info, request).await {
+            Ok(made) => made,
+            Err(e) => {
+                warn!(reference = %reference, error = %e, "could not use a reference nearby; starting one");
+                return Ok(None);
+            }
+        };
+        let delta = match made.or_whole(self.max_ratio(request)) {
+            Ok(delta) => delta,
+            Err(reason) => {
+                debug!(reference = %reference, %reason, "the reference nearby does not pay; starting one");
+                return Ok(None);
+            }
+        };
+        self.mark_shared(&reference, &location).await?;
+        // The reference may have gone (or been replaced) while the delta was made.
+        let recorded = |info: &ObjectInfo| {
+            meta::get(&info.metadata, field::FILE_SHA256).map(str::to_ascii_lowercase)
+        };
+        let now = self.storage().head_opt(&reference).await?;
+        if now.as_ref().map(recorded) != Some(recorded(&best.info)) {
+            self.unmark_shared(&reference, &location).await?;
+            return Ok(None);
+        }
+        let alike = best
+            .similarity
+            .map(|s| format!(", about {:.0}% alike", s * 100.0))
+            .unwrap_or_default();
+        up.note([format!(
+            "first file of {}: stored as a delta against {reference}{alike}",
+            up.space().list_prefix()
+        )]);
+        info!(file = %up.dest(), %reference, "delta against a reference nearby");
+        self.write_delta(up, delta, F::FORMAT, false, &request.metadata)
+            .await
+            .map(Some)
     }
 
     /// Creates the deltaspace's reference in `format` (only if absent) and writes the file's

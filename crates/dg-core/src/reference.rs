@@ -289,3 +289,33 @@ pub(crate) fn rename(e: Error, what: &str) -> Error {
         other => other,
     }
 }
+
+/// Names the file being rebuilt in an error about the reference it needs, which may be in
+/// another deltaspace than the file.
+pub(crate) fn of_file(e: Error, file: &Location) -> Error {
+    let named = |what: String| format!("{what} (the reference {file} is a delta against)");
+    match e {
+        Error::Corrupt {
+            what,
+            check,
+            expected,
+            actual,
+        } => Error::Corrupt {
+            what: named(what),
+            check,
+            expected,
+            actual,
+        },
+        Error::NotFound { what } => Error::NotFound { what: named(what) },
+        Error::InvalidData {
+            what,
+            reason,
+            source,
+        } => Error::InvalidData {
+            what: named(what),
+            reason,
+            source,
+        },
+        other => other,
+    }
+}

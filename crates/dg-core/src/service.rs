@@ -77,6 +77,8 @@ pub struct Config {
     pub format: Format,
     /// How hard native uploads work for smaller objects.
     pub level: dg_ports::Level,
+    /// How far the first file of a deltaspace looks for a reference.
+    pub reference_scope: crate::nearby::ReferenceScope,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             max_object_size: 5 << 40,
             format: Format::Native,
             level: dg_ports::Level::Default,
+            reference_scope: crate::nearby::ReferenceScope::default(),
         }
     }
 }

@@ -3,9 +3,12 @@
 use dg_ports::{BlobRef, Location};
 
 use crate::container::Fingerprint;
+use crate::format::native::plain::Plain;
 use crate::keys::{file_name, DeltaSpace, FileKeys};
+use crate::sketch::Sketch;
 
-/// What a put knows about the file. Made once the file is hashed; only the notes change later.
+/// What a put knows about the file. Made once the file is hashed; later steps add notes, and
+/// the first file of a deltaspace its sketch and (native) plain form, made once for all tries.
 #[derive(Debug)]
 pub(crate) struct Upload {
     source: BlobRef,
@@ -15,6 +18,8 @@ pub(crate) struct Upload {
     sha256: String,
     size: u64,
     notes: Vec<String>,
+    sketch: Option<Sketch>,
+    plain: Option<Plain>,
 }
 
 impl Upload {
@@ -28,6 +33,8 @@ impl Upload {
             dest: dest.clone(),
             sha256,
             notes: Vec::new(),
+            sketch: None,
+            plain: None,
         }
     }
 
@@ -76,7 +83,31 @@ impl Upload {
 
     /// Adds notes for the user.
     pub fn note(&mut self, notes: impl IntoIterator<Item = String>) {
-        self.notes.extend(notes);
+        for note in notes {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
+    }
+
+    /// The file's similarity sketch (of its plain form in the native format), once made.
+    pub fn sketch(&self) -> Option<&Sketch> {
+        self.sketch.as_ref()
+    }
+
+    /// Keeps the file's sketch.
+    pub fn set_sketch(&mut self, sketch: Sketch) {
+        self.sketch = Some(sketch);
+    }
+
+    /// The file's plain form, when one was made already.
+    pub(crate) fn plain(&self) -> Option<&Plain> {
+        self.plain.as_ref()
+    }
+
+    /// Keeps the file's plain form for the steps that follow.
+    pub(crate) fn set_plain(&mut self, plain: Plain) {
+        self.plain = Some(plain);
     }
 
     /// Where the file's delta goes (also where it goes whole when its name has no plain slot).

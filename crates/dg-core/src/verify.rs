@@ -28,7 +28,8 @@ pub struct VerifyReport {
     pub passed: usize,
     /// Objects that failed, with the reason.
     pub failed: Vec<(Location, Error)>,
-    /// References that no delta uses any more (`dg purge` deletes them after a grace period).
+    /// References that no delta uses any more, in their deltaspace or sharing them from
+    /// another (`dg purge` deletes them after a grace period).
     pub orphan_references: Vec<Location>,
     /// Temporary objects under the bucket's `.deltaglider/tmp/` (left by interrupted or
     /// rehydrating uploads; `dg purge` deletes them once expired).
@@ -77,8 +78,14 @@ impl DeltaGlider {
     /// temporary objects. Lists only; deletes nothing.
     pub async fn leftovers(&self, bucket: &str, prefix: &str) -> Result<Leftovers> {
         let objects = self.storage().list_all(bucket, prefix).await?;
+        let mut orphan_references = Vec::new();
+        for reference in orphans(&objects) {
+            if !self.is_shared(&reference.location).await? {
+                orphan_references.push(reference);
+            }
+        }
         Ok(Leftovers {
-            orphan_references: orphans(&objects),
+            orphan_references,
             temp_files: self.storage().list_all(bucket, TMP_PREFIX).await?,
         })
     }
@@ -117,13 +124,15 @@ impl DeltaGlider {
                 Err(e) => report.failed.push((checked.location, e)),
             }
         }
-        // A reference may go with its last delta while we check: report what is still there.
+        // A reference may go with its last delta while we check: report what is still there
+        // and serves no other deltaspace.
         for reference in references {
             if self
                 .storage()
                 .head_opt(&reference.location)
                 .await?
                 .is_some()
+                && !self.is_shared(&reference.location).await?
             {
                 report.orphan_references.push(reference.location);
             }

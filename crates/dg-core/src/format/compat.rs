@@ -46,6 +46,11 @@ impl StorageFormat for Compat<'_> {
         }))
     }
 
+    /// The sketch of the file's bytes, as compat deltas are made from them.
+    async fn sketch(&self, up: &mut Upload) -> Result<crate::sketch::Sketch> {
+        self.0.sketch_of(up.source()).await
+    }
+
     async fn first_delta(&self, up: &Upload, engine: Self::Pending) -> Result<DeltaObject> {
         let dg = self.0;
         let delta = dg
@@ -61,6 +66,7 @@ impl StorageFormat for Compat<'_> {
             .ok_or_else(|| Error::invalid("zero-diff delta", "exceeded an unlimited budget"))?;
         let mut metadata = dg.delta_metadata(
             up,
+            &up.space().reference().key,
             up.sha256(),
             delta.len(),
             engine.name(),
@@ -115,6 +121,7 @@ impl StorageFormat for Compat<'_> {
         };
         let mut metadata = dg.delta_metadata(
             up,
+            &reference_info.location.key,
             &reference.sha256,
             delta.len(),
             choice.engine.name(),
@@ -144,7 +151,8 @@ impl StorageFormat for Compat<'_> {
         let ref_loc = source.with_key(info.ref_key.clone());
         let reference = dg
             .load_reference(&ref_loc, info.ref_sha256.as_deref())
-            .await?;
+            .await
+            .map_err(|e| crate::reference::of_file(e, &source))?;
         let engine = dg.engines().for_delta(prefix).cloned().ok_or_else(|| {
             Error::invalid(
                 &source,

@@ -90,6 +90,11 @@ pub(crate) trait StorageFormat {
         request: &PutRequest,
     ) -> impl Future<Output = Result<Made<NewReference<Self::Pending>>>> + Send;
 
+    /// The file's similarity sketch, of the form its deltas are made from (the plain form in
+    /// the native format, which keeps it for the steps that follow).
+    fn sketch(&self, up: &mut Upload)
+        -> impl Future<Output = Result<crate::sketch::Sketch>> + Send;
+
     /// The delta written with a reference this upload created: the file against itself.
     fn first_delta(
         &self,
@@ -165,21 +170,34 @@ impl DeltaGlider {
         .await
     }
 
-    /// Metadata every reference carries (a format may add its own).
+    /// Metadata every reference carries (a format may add its own), with the file's sketch
+    /// when one was made.
     pub(crate) fn reference_metadata(&self, up: &Upload) -> Metadata {
-        meta::build([
+        let mut metadata = meta::build([
             (field::TOOL, self.config().tool.clone()),
             (field::SOURCE_NAME, up.name().to_string()),
             (field::FILE_SHA256, up.sha256().to_string()),
             (field::CREATED_AT, self.now_iso()),
             (field::NOTE, NOTE_REFERENCE.to_string()),
-        ])
+        ]);
+        if let Some(sketch) = up.sketch() {
+            metadata.insert(field::SKETCH.to_string(), sketch.render());
+        }
+        metadata
+    }
+
+    /// The sketch of `blob`, made off the async threads.
+    pub(crate) async fn sketch_of(&self, blob: &BlobRef) -> Result<crate::sketch::Sketch> {
+        let blob = blob.clone();
+        blocking(move || Ok(crate::sketch::Sketch::of(&blob.map()?))).await
     }
 
     /// Metadata every delta carries: all Python deltaglider 6.2.0 requires, plus dg's own.
+    /// `ref_key` is the reference's key (its own deltaspace's, or the one it shares).
     pub(crate) fn delta_metadata(
         &self,
         up: &Upload,
+        ref_key: &str,
         ref_sha256: &str,
         delta_size: u64,
         engine: &str,
@@ -191,7 +209,7 @@ impl DeltaGlider {
             (field::FILE_SHA256, up.sha256().to_string()),
             (field::FILE_SIZE, up.size().to_string()),
             (field::CREATED_AT, self.now_iso()),
-            (field::REF_KEY, up.space().reference().key),
+            (field::REF_KEY, ref_key.to_string()),
             (field::REF_SHA256, ref_sha256.to_string()),
             (field::DELTA_SIZE, delta_size.to_string()),
             (field::DELTA_CMD, command),

@@ -2,7 +2,7 @@
 //! undone, with a recipe to redo it), deltas between plain forms in a small container.
 
 mod encode;
-mod plain;
+pub(crate) mod plain;
 mod rebuild;
 mod whole_reference;
 
@@ -105,6 +105,15 @@ impl StorageFormat for Native<'_> {
         }))
     }
 
+    /// The sketch of the file's plain form, which is kept in the upload for what follows.
+    async fn sketch(&self, up: &mut Upload) -> Result<crate::sketch::Sketch> {
+        let dg = self.0;
+        let plain = dg.plain_form(up, None, true).await?;
+        let sketch = dg.sketch_of(&plain.blob).await?;
+        up.set_plain(plain);
+        Ok(sketch)
+    }
+
     /// Offers the new reference to the caches, then says "this file is the reference's".
     async fn first_delta(&self, up: &Upload, pending: Pending) -> Result<DeltaObject> {
         let dg = self.0;
@@ -122,7 +131,7 @@ impl StorageFormat for Native<'_> {
         if let Some(index) = index {
             dg.remember_index(index).await;
         }
-        identical(dg, up, &plain)
+        identical(dg, up, &plain, &up.space().reference().key)
     }
 
     /// A delta between the plain forms of the file and the reference.
@@ -148,7 +157,7 @@ impl StorageFormat for Native<'_> {
         let plain = dg.plain_form(up, known, false).await?;
         up.note(plain.note.clone());
         if up.sha256() == ref_original {
-            return identical(dg, up, &plain).map(Made::Object);
+            return identical(dg, up, &plain, &reference.location.key).map(Made::Object);
         }
         let choice = match dg.engines().choose_native(
             request.engine.as_deref(),
@@ -203,6 +212,7 @@ impl StorageFormat for Native<'_> {
         .await?;
         let mut metadata = dg.delta_metadata(
             up,
+            &reference.location.key,
             &ref_original,
             packed.len(),
             engine.name(),
@@ -240,8 +250,8 @@ impl Native<'_> {
     }
 }
 
-/// A delta saying "this file is the reference's original".
-fn identical(dg: &DeltaGlider, up: &Upload, plain: &Plain) -> Result<DeltaObject> {
+/// A delta saying "this file is the original of the reference at `ref_key`".
+fn identical(dg: &DeltaGlider, up: &Upload, plain: &Plain, ref_key: &str) -> Result<DeltaObject> {
     let header = Header {
         kind: Kind::Delta,
         original: up.fingerprint(),
@@ -254,6 +264,7 @@ fn identical(dg: &DeltaGlider, up: &Upload, plain: &Plain) -> Result<DeltaObject
     let bytes = container::encode_header(&header)?;
     let mut metadata = dg.delta_metadata(
         up,
+        ref_key,
         up.sha256(),
         bytes.len() as u64,
         "identical",

@@ -14,7 +14,7 @@ use crate::transfer::blocking;
 use crate::upload::Upload;
 
 /// A file's plain form: its bytes with compression inside undone, and how to redo it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Plain {
     /// The plain form's bytes (the file's own when nothing was seen through).
     pub(crate) blob: BlobRef,
@@ -33,13 +33,19 @@ impl DeltaGlider {
     /// file itself. A failed expansion only costs the see-through, never the upload.
     ///
     /// `known` is the reference's index of streams: streams the file shares with the reference
-    /// reuse the reference's work. `learn` asks for the file's own index.
+    /// reuse the reference's work. `learn` asks for the file's own index. A plain form the
+    /// upload holds already is returned when `known` is `None`.
     pub(crate) async fn plain_form(
         &self,
         up: &Upload,
         known: Option<Arc<Vec<u8>>>,
         learn: bool,
     ) -> Result<Plain> {
+        // One made already serves, unless this one is to reuse a reference's streams (its
+        // recipe then names them, which downloads beside that reference take advantage of).
+        if let (Some(made), None) = (up.plain(), &known) {
+            return Ok(made.clone());
+        }
         let identity = || Plain {
             blob: up.source().clone(),
             fingerprint: up.fingerprint(),

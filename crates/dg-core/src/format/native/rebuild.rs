@@ -72,7 +72,10 @@ impl DeltaGlider {
         }
         let basis_sha = header.basis.clone().unwrap_or_default();
         let ref_loc = source.with_key(info.ref_key.clone());
-        let basis = self.native_basis(&ref_loc, &basis_sha).await?;
+        let basis = self
+            .native_basis(&ref_loc, &basis_sha)
+            .await
+            .map_err(|e| crate::reference::of_file(e, &source))?;
         let engines = self.engines().clone();
         let staging = self.staging().clone();
         let tools = self.rebuild_tools(&header)?;

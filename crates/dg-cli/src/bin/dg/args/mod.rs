@@ -370,10 +370,11 @@ To remove a bucket with files in it: `dg rm -r s3://BUCKET/` first."
   dg settings s3://releases --format compat   # new deltaspaces readable by Python deltaglider
   dg settings s3://releases --format native   # new deltaspaces in dg's smaller format
   dg settings s3://releases --level best      # smallest native objects, slower uploads
+  dg settings s3://releases --reference-scope prefix   # each prefix its own reference, as Python
 
 The settings live in the bucket (`.deltaglider/settings`), so every dg that writes to it follows
-them. Existing deltaspaces keep their format; a `--format` or `--level` on `dg cp`/`dg sync`
-overrides the bucket's for that command.")]
+them. Existing deltaspaces keep their format; a `--format`, `--level` or `--reference-scope` on
+`dg cp`/`dg sync` overrides the bucket's for that command.")]
     Settings(SettingsArgs),
 
     /// Serve an S3 endpoint that stores deltas: any S3 client (aws CLI, boto3, rclone, SDKs,

@@ -12,6 +12,9 @@ pub struct MbArgs {
     /// Record the level of native uploads in the bucket's settings (`fast`, `default`, `best`).
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<dg_core::Level>,
+    /// Record where new prefixes find their reference (`siblings` or `prefix`).
+    #[arg(long, value_name = "SCOPE")]
+    pub reference_scope: Option<dg_core::ReferenceScope>,
 }
 
 #[derive(Debug, Args)]
@@ -24,6 +27,11 @@ pub struct SettingsArgs {
     /// Level of native uploads into the bucket: `fast`, `default` or `best`.
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<dg_core::Level>,
+    /// Where the first file of a new prefix finds its reference: `siblings` (the references
+    /// of the prefixes beside it, when one is like it) or `prefix` (its own only, as Python
+    /// deltaglider).
+    #[arg(long, value_name = "SCOPE")]
+    pub reference_scope: Option<dg_core::ReferenceScope>,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +91,14 @@ pub struct DeltaArgs {
     /// as fast whatever the level. Without it: the bucket's `level` setting, else `default`.
     #[arg(long, value_name = "LEVEL", env = "DG_LEVEL")]
     pub level: Option<dg_core::Level>,
+    /// Where the first file of a new prefix finds its reference. `siblings`: the references of
+    /// the prefixes beside it (`releases/1.2/` beside `releases/1.1/`) and of its parent, when one
+    /// is like the file (by a similarity sketch, then by name): one version per prefix then
+    /// costs a delta, not a whole copy. `prefix`: only its own prefix, as Python deltaglider
+    /// (the file becomes the prefix's reference). Without it: the bucket's `reference-scope`
+    /// setting, else `siblings`.
+    #[arg(long, value_name = "SCOPE", env = "DG_REFERENCE_SCOPE")]
+    pub reference_scope: Option<dg_core::ReferenceScope>,
 }
 
 /// `--exclude` / `--include`, kept in the order they were given.

@@ -30,10 +30,11 @@ fn say(ctx: &Context, action: &str, bucket: &str, text: &str) {
 pub async fn make(ctx: &Context, args: &MbArgs) -> Result<()> {
     let name = bucket_name(&args.bucket)?;
     ctx.client.create_bucket(&name).await?;
-    if args.format.is_some() || args.level.is_some() {
+    if args.format.is_some() || args.level.is_some() || args.reference_scope.is_some() {
         let settings = BucketSettings {
             format: args.format,
             level: args.level,
+            reference_scope: args.reference_scope,
         };
         ctx.client
             .set_bucket_settings(&name, &settings)
@@ -65,17 +66,19 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
         .check_bucket(&name, dg_core::SETTINGS_KEY)
         .await?;
     let mut settings = ctx.client.bucket_settings(&name).await?;
-    if args.format.is_some() || args.level.is_some() {
+    if args.format.is_some() || args.level.is_some() || args.reference_scope.is_some() {
         settings.format = args.format.or(settings.format);
         settings.level = args.level.or(settings.level);
+        settings.reference_scope = args.reference_scope.or(settings.reference_scope);
         ctx.client.set_bucket_settings(&name, &settings).await?;
     }
     let format = settings.format.map(|f| f.name());
     let level = settings.level.map(|l| l.name());
+    let scope = settings.reference_scope.map(|s| s.name());
     if ctx.json {
         json_out!(
             "{}",
-            serde_json::json!({"action": "settings", "bucket": name, "format": format, "level": level})
+            serde_json::json!({"action": "settings", "bucket": name, "format": format, "level": level, "reference_scope": scope})
         );
     } else if !ctx.quiet {
         out!("s3://{name}");
@@ -88,6 +91,10 @@ pub async fn settings(ctx: &Context, args: &SettingsArgs) -> Result<()> {
         match level {
             Some(l) => out!("  level:  {l} (for native uploads)"),
             None => out!("  level:  not set (dg's default: default; --level on cp/sync overrides)"),
+        }
+        match scope {
+            Some(s) => out!("  reference-scope: {s} (where a new prefix's first file finds its reference)"),
+            None => out!("  reference-scope: not set (dg's default: siblings; --reference-scope on cp/sync overrides)"),
         }
     }
     Ok(())

@@ -45,6 +45,7 @@ pub fn delta_request(args: &DeltaArgs, no_delta: bool) -> Result<PutRequest> {
         engine: args.engine.clone(),
         format: args.format,
         level: args.level,
+        reference_scope: args.reference_scope,
         metadata: Default::default(),
     })
 }
