@@ -16,7 +16,7 @@ use crate::meta::{self, field};
 use crate::DeltaGlider;
 
 /// Version of the cached result's layout.
-const CACHE_VERSION: &str = "dg-stats-1";
+const CACHE_VERSION: &str = "dg-stats-2";
 
 /// How much the stats read beyond the listing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +86,13 @@ pub struct Stats {
     pub deltas_of_unknown_size: u64,
     /// True when sizes were extrapolated (sampled mode).
     pub estimated: bool,
+    /// References outside the prefix that its deltas are made against (shared with the
+    /// prefixes they are in), among the deltas read (sampled, detailed); not in `stored_size`.
+    #[serde(default)]
+    pub shared_references: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub shared_reference_bytes: u64,
     /// `1 - stored / original`, when every size is known.
     pub savings: Option<f64>,
     /// When this was computed (ISO 8601).
@@ -94,6 +101,9 @@ pub struct Stats {
     #[serde(default)]
     pub cached: bool,
 }
+
+/// What the stats read of one delta: its recorded original size, and its reference's key.
+type DeltaRead = (Option<u64>, Option<String>);
 
 /// What identifies a listing: a cached result is reused only while it is unchanged.
 fn fingerprint(objects: &[ObjectInfo]) -> Value {
@@ -164,12 +174,42 @@ impl DeltaGlider {
         serde_json::from_value(entry["stats"].clone()).ok()
     }
 
-    /// The original size recorded on a delta, if any.
-    async fn original_size(&self, object: &ObjectInfo) -> Option<u64> {
-        let info = self.storage().head(&object.location).await.ok()?;
-        meta::get_u64(&info.metadata, field::FILE_SIZE, &object.location.key)
+    /// The original size recorded on a delta, if any, and the key of its reference.
+    async fn original_size(&self, object: &ObjectInfo) -> DeltaRead {
+        let Ok(info) = self.storage().head(&object.location).await else {
+            return (None, None);
+        };
+        let key = &object.location.key;
+        let size = meta::get_u64(&info.metadata, field::FILE_SIZE, key)
             .ok()
-            .flatten()
+            .flatten();
+        let reference = match meta::classify(key, &info.metadata) {
+            Ok(meta::ObjectKind::Delta(delta)) => Some(delta.ref_key),
+            _ => None,
+        };
+        (size, reference)
+    }
+
+    /// How many of `used` (reference keys) are not among `objects`, and their bytes.
+    async fn outside(
+        &self,
+        bucket: &str,
+        objects: &[ObjectInfo],
+        used: BTreeSet<String>,
+    ) -> (u64, u64) {
+        let listed: BTreeSet<&str> = objects.iter().map(|o| o.location.key.as_str()).collect();
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for key in used.iter().filter(|k| !listed.contains(k.as_str())) {
+            if let Ok(info) = self
+                .storage()
+                .head(&Location::new(bucket, key.clone()))
+                .await
+            {
+                count += 1;
+                bytes = bytes.saturating_add(info.size);
+            }
+        }
+        (count, bytes)
     }
 
     async fn compute(
@@ -210,12 +250,15 @@ impl DeltaGlider {
                 first.into_values().collect()
             }
         };
-        let read: Vec<(String, Option<u64>)> = futures::stream::iter(sample)
+        let read: Vec<(String, DeltaRead)> = futures::stream::iter(sample)
             .map(|d| async move { (d.location.key.clone(), self.original_size(d).await) })
             .buffered(16)
             .collect()
             .await;
-        let read: BTreeMap<String, Option<u64>> = read.into_iter().collect();
+        let used: BTreeSet<String> = read.iter().filter_map(|(_, (_, r))| r.clone()).collect();
+        let (shared_references, shared_reference_bytes) = self.outside(bucket, objects, used).await;
+        let read: BTreeMap<String, Option<u64>> =
+            read.into_iter().map(|(k, (size, _))| (k, size)).collect();
         let per_space: BTreeMap<String, u64> = read
             .iter()
             .filter_map(|(k, size)| {
@@ -253,6 +296,8 @@ impl DeltaGlider {
             reference_bytes,
             deltas_of_unknown_size: unknown,
             estimated: mode == StatsMode::Sampled,
+            shared_references,
+            shared_reference_bytes,
             savings: (unknown == 0 && original > 0).then(|| 1.0 - stored as f64 / original as f64),
             computed_at: self.now_iso(),
             cached: false,

@@ -402,3 +402,25 @@ per_format!(
     #[tokio::test]
     a_shared_delta_checks_the_reference_it_names
 );
+
+async fn stats_name_the_references_a_prefix_shares(format: Format) {
+    let (dg, _storage) = service(format);
+    let files = versions();
+    for (i, data) in files.iter().enumerate() {
+        put(&dg, &format!("rel/1.{i}/app-1.{i}.zip"), data).await;
+    }
+    let options = dg_core::stats::StatsOptions {
+        mode: dg_core::stats::StatsMode::Detailed,
+        cache: dg_core::stats::StatsCache::Off,
+    };
+    let one = dg.stats("b", "rel/1.2/", options).await.unwrap();
+    assert_eq!((one.references, one.shared_references), (0, 1), "{one:?}");
+    assert!(one.shared_reference_bytes > 0);
+    // the whole series holds its reference: nothing shared from outside
+    let all = dg.stats("b", "rel/", options).await.unwrap();
+    assert_eq!((all.references, all.shared_references), (1, 0), "{all:?}");
+}
+per_format!(
+    #[tokio::test]
+    stats_name_the_references_a_prefix_shares
+);

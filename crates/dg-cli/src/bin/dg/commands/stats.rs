@@ -76,6 +76,13 @@ fn show(ctx: &Context, stats: &Value) {
         n("references"),
         size("reference_bytes")
     );
+    if n("shared_references") > 0 {
+        out!(
+            "  shared:         {} references in other prefixes that deltas here are made against ({}, not in the stored size)",
+            n("shared_references"),
+            size("shared_reference_bytes")
+        );
+    }
     let approx = if stats["estimated"] == true { "~" } else { "" };
     let unknown = n("deltas_of_unknown_size");
     if unknown > 0 {
