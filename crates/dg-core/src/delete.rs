@@ -76,7 +76,11 @@ impl DeltaGlider {
             outcome
                 .removed
                 .extend(self.drop_unused_reference(&own).await?);
-            if let Some(shared) = used.filter(|used| *used != own) {
+            // a layer of its own deltaspace goes with the deltaspace, not with its files
+            let shared = used.filter(|used| {
+                *used != own && !crate::layers::is_own_layer(&location.key, &used.key)
+            });
+            if let Some(shared) = shared {
                 self.unmark_shared(&shared, location).await?;
                 outcome
                     .removed
@@ -87,18 +91,21 @@ impl DeltaGlider {
     }
 
     /// Deletes the reference at `reference` once nothing needs it: no delta of its own
-    /// deltaspace and no delta of another that shares it. Returns it when it went.
-    async fn drop_unused_reference(&self, reference: &Location) -> Result<Option<Location>> {
+    /// deltaspace and no delta of another that shares it; its deltaspace's layers go first.
+    /// Returns what went.
+    async fn drop_unused_reference(&self, reference: &Location) -> Result<Vec<Location>> {
         let space = DeltaSpace::of(reference);
         if self.has_deltas(&space.bucket, &space.list_prefix()).await?
             || !self.is_dg_reference(reference).await?
             || self.is_shared(reference).await?
         {
-            return Ok(None);
+            return Ok(Vec::new());
         }
+        let mut removed = self.drop_layers(&space).await?;
         self.storage().delete(reference).await?;
         info!(object = %reference, "deleted the reference: no delta needs it any more");
-        Ok(Some(reference.clone()))
+        removed.push(reference.clone());
+        Ok(removed)
     }
 
     /// True when `location` holds a reference dg or Python deltaglider wrote (an object at a

@@ -61,6 +61,7 @@ mod format;
 mod get;
 pub mod housekeeping;
 pub mod keys;
+pub mod layers;
 mod list;
 pub mod meta;
 mod nearby;

@@ -194,7 +194,7 @@ fn check_ref_key(key: &str, ref_key: &str) -> Result<()> {
         .skip(1)
         .all(|segment| !matches!(segment, "" | "." | ".."));
     if crate::keys::is_reference_key(ref_key)
-        && !crate::keys::is_internal_key(ref_key)
+        && (!crate::keys::is_internal_key(ref_key) || crate::layers::is_layer_key(ref_key))
         && plain_segments
     {
         return Ok(());
@@ -370,6 +370,7 @@ mod tests {
             "rel/1.0/app.zip.delta",
             "rel/1.0/notes.txt",
             ".deltaglider/refs/reference.bin",
+            ".deltaglider/layers/../reference.bin",
             "rel/../secret/reference.bin",
             "rel/./reference.bin",
             "rel//reference.bin",

@@ -143,7 +143,7 @@ impl DeltaGlider {
             }
         };
         match format::of_reference(&info.metadata) {
-            Format::Native => self.put_delta(Native(self), up, &info, request).await,
+            Format::Native => self.put_native(up, &info, request).await,
             Format::Compat => self.put_delta(Compat(self), up, &info, request).await,
         }
     }
@@ -302,7 +302,7 @@ impl DeltaGlider {
     }
 
     /// Writes a delta object, then removes a whole object the file had before.
-    async fn write_delta(
+    pub(crate) async fn write_delta(
         &self,
         up: &Upload,
         delta: DeltaObject,
@@ -340,7 +340,7 @@ impl DeltaGlider {
     }
 
     /// Stores the file whole, for `reason`.
-    async fn put_direct(
+    pub(crate) async fn put_direct(
         &self,
         up: &Upload,
         reason: DirectReason,

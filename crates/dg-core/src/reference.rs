@@ -176,8 +176,12 @@ impl DeltaGlider {
     }
 
     async fn download_native_basis(&self, location: &Location, basis: &str) -> Result<LoadedRef> {
-        let (stored, _, _) = self.fetch_stored(location).await?;
-        let loaded = self.unpack_native_reference(location, stored).await?;
+        let (stored, _, metadata) = self.fetch_stored(location).await?;
+        let loaded = if crate::layers::is_layer_key(&location.key) {
+            self.unpack_layer(location, stored, &metadata).await?
+        } else {
+            self.unpack_native_reference(location, stored).await?
+        };
         if loaded.sha256 != basis {
             return Err(Error::Corrupt {
                 what: format!(

@@ -236,6 +236,18 @@ impl DeltaGlider {
                 direct_bytes = direct_bytes.saturating_add(o.size);
             }
         }
+        // Layers (newer references of drifting series) live under `.deltaglider/`: count them
+        // with their deltaspace's reference.
+        for prefix in &spaces {
+            let space = DeltaSpace {
+                bucket: bucket.to_string(),
+                prefix: prefix.clone(),
+            };
+            for (_, layer) in self.layers(&space).await? {
+                references += 1;
+                reference_bytes = reference_bytes.saturating_add(layer.size);
+            }
+        }
         // The deltas whose original size is read: all, one per deltaspace, or none.
         let sample: Vec<&ObjectInfo> = match mode {
             StatsMode::Quick => Vec::new(),

@@ -20,6 +20,7 @@ pub(crate) struct Upload {
     notes: Vec<String>,
     sketch: Option<Sketch>,
     plain: Option<Plain>,
+    delta_plain: Option<Plain>,
 }
 
 impl Upload {
@@ -35,6 +36,7 @@ impl Upload {
             notes: Vec::new(),
             sketch: None,
             plain: None,
+            delta_plain: None,
         }
     }
 
@@ -108,6 +110,16 @@ impl Upload {
     /// Keeps the file's plain form for the steps that follow.
     pub(crate) fn set_plain(&mut self, plain: Plain) {
         self.plain = Some(plain);
+    }
+
+    /// The plain form the file's last native delta was made from.
+    pub(crate) fn delta_plain(&self) -> Option<&Plain> {
+        self.delta_plain.as_ref()
+    }
+
+    /// Keeps the plain form a native delta was made from.
+    pub(crate) fn set_delta_plain(&mut self, plain: Plain) {
+        self.delta_plain = Some(plain);
     }
 
     /// Where the file's delta goes (also where it goes whole when its name has no plain slot).

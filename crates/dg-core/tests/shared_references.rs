@@ -90,6 +90,15 @@ fn versions() -> Vec<Vec<u8>> {
     out
 }
 
+/// Uploads [`versions`] one per prefix (`rel/1.<i>/app-1.<i>.zip`); returns them.
+async fn upload_series(dg: &DeltaGlider) -> Vec<Vec<u8>> {
+    let files = versions();
+    for (i, data) in files.iter().enumerate() {
+        put(dg, &format!("rel/1.{i}/app-1.{i}.zip"), data).await;
+    }
+    files
+}
+
 async fn one_version_per_prefix_shares_the_first_reference(format: Format) {
     let (dg, storage) = service(format);
     let files = versions();
@@ -204,10 +213,7 @@ per_format!(
 
 async fn a_shared_reference_stays_until_its_last_delta_goes(format: Format) {
     let (dg, storage) = service(format);
-    let files = versions();
-    for (i, data) in files.iter().enumerate() {
-        put(&dg, &format!("rel/1.{i}/app-1.{i}.zip"), data).await;
-    }
+    let files = upload_series(&dg).await;
     // the reference's own prefix loses its file: the reference stays for the others
     let out = dg.delete(&loc("rel/1.0/app-1.0.zip"), false).await.unwrap();
     assert_eq!(out.removed, vec![loc("rel/1.0/app-1.0.zip.delta")]);
@@ -405,10 +411,7 @@ per_format!(
 
 async fn stats_name_the_references_a_prefix_shares(format: Format) {
     let (dg, _storage) = service(format);
-    let files = versions();
-    for (i, data) in files.iter().enumerate() {
-        put(&dg, &format!("rel/1.{i}/app-1.{i}.zip"), data).await;
-    }
+    upload_series(&dg).await;
     let options = dg_core::stats::StatsOptions {
         mode: dg_core::stats::StatsMode::Detailed,
         cache: dg_core::stats::StatsCache::Off,

@@ -29,7 +29,7 @@ pub(crate) use compat::Compat;
 pub(crate) use native::Native;
 
 /// A delta object ready to be written at the upload's delta key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct DeltaObject {
     /// The object's bytes.
     pub body: BlobRef,

@@ -156,6 +156,7 @@ impl StorageFormat for Native<'_> {
         let known = dg.stream_index(reference).await;
         let plain = dg.plain_form(up, known, false).await?;
         up.note(plain.note.clone());
+        up.set_delta_plain(plain.clone());
         if up.sha256() == ref_original {
             return identical(dg, up, &plain, &reference.location.key).map(Made::Object);
         }
@@ -251,7 +252,12 @@ impl Native<'_> {
 }
 
 /// A delta saying "this file is the original of the reference at `ref_key`".
-fn identical(dg: &DeltaGlider, up: &Upload, plain: &Plain, ref_key: &str) -> Result<DeltaObject> {
+pub(crate) fn identical(
+    dg: &DeltaGlider,
+    up: &Upload,
+    plain: &Plain,
+    ref_key: &str,
+) -> Result<DeltaObject> {
     let header = Header {
         kind: Kind::Delta,
         original: up.fingerprint(),

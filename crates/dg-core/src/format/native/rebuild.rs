@@ -79,13 +79,16 @@ impl DeltaGlider {
         let engines = self.engines().clone();
         let staging = self.staging().clone();
         let tools = self.rebuild_tools(&header)?;
+        // A layer's whole file is not kept beside it: its files' recipes name the streams of
+        // the deltaspace's reference.bin, not the layer's.
+        let layered = crate::layers::is_layer_key(&info.ref_key);
         let whole = match (&header.recipe, &tools) {
-            (Some(_), Some(_)) => self.cached_whole_reference(&basis_sha).await,
+            (Some(_), Some(_)) if !layered => self.cached_whole_reference(&basis_sha).await,
             _ => None,
         };
         let used_whole = whole.is_some();
         // the reference's own file, rebuilt: kept whole for the files of its deltaspace
-        let keep_whole = (header.identical && !used_whole)
+        let keep_whole = (header.identical && !used_whole && !layered)
             .then(|| header.recipe.clone())
             .flatten();
         let rebuilt = blocking(move || {
@@ -94,24 +97,8 @@ impl DeltaGlider {
             let (plain, mapped) = if header.identical {
                 (basis.blob, Some(reference.clone()))
             } else {
-                let mut reader = delta.reader()?;
-                container::read_header(&mut reader)?;
-                let mut prefix = [0u8; 16];
-                let n = read_up_to(&mut reader, &mut prefix)?;
-                let head = prefix.get(..n).unwrap_or_default();
-                let engine = engines.for_delta(head).cloned().ok_or_else(|| {
-                    Error::invalid(&what, "its delta is in a format dg does not read")
-                })?;
-                let mut tail = std::io::Cursor::new(head.to_vec()).chain(reader);
-                let mut staged = staging.create()?;
-                staged.reserve(header.plain.size, &what)?;
-                let mut plain = HashingWriter::new(staged);
-                engine
-                    .decode(&reference, &mut tail, &mut plain, header.plain.size)
-                    .map_err(|e| rename(e, &what))?;
-                let (writer, sha, len) = plain.finish();
-                check(&what, "SHA-256 of the plain form", &header.plain, &sha, len)?;
-                (writer.finish()?, None)
+                let plain = decode_plain(&engines, &staging, &reference, &delta, &header, &what)?;
+                (plain, None)
             };
             let beside = whole.map(|whole| Beside {
                 whole,
@@ -182,6 +169,57 @@ impl DeltaGlider {
             sha256: sha,
             metadata: dg_ports::Metadata::new(),
             last_modified: None,
+        })
+    }
+
+    /// The plain form of the layer at `location` (already in `stored`, with `metadata`): its
+    /// delta decoded against its deltaspace's `reference.bin`, which must not be a layer.
+    pub(crate) async fn unpack_layer(
+        &self,
+        location: &Location,
+        stored: BlobRef,
+        metadata: &dg_ports::Metadata,
+    ) -> Result<crate::reference::LoadedRef> {
+        let what = location.to_string();
+        let base_key = match crate::meta::classify(&location.key, metadata)? {
+            crate::meta::ObjectKind::Delta(info) if !crate::layers::is_layer_key(&info.ref_key) => {
+                info.ref_key
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &what,
+                    "a layer that is not a delta against its deltaspace's reference.bin",
+                ))
+            }
+        };
+        let header = {
+            let (s, w) = (stored.clone(), what.clone());
+            blocking(move || container::read_header(&mut s.reader()?).map_err(|e| rename(e, &w)))
+                .await?
+        };
+        if header.kind != Kind::Delta || header.identical {
+            return Err(Error::invalid(&what, "a layer that holds no delta"));
+        }
+        check_recorded_size(
+            location,
+            Some(header.plain.size),
+            self.config().max_object_size,
+        )?;
+        let basis_sha = header.basis.clone().unwrap_or_default();
+        let base = Box::pin(self.native_basis(&location.with_key(base_key), &basis_sha)).await?;
+        let (engines, staging) = (self.engines().clone(), self.staging().clone());
+        let plain = blocking(move || {
+            let reference = base.blob.map()?;
+            decode_plain(&engines, &staging, &reference, &stored, &header, &what)
+        })
+        .await?;
+        let sha256 = {
+            let p = plain.clone();
+            blocking(move || crate::digest::sha256_blob(p.as_ref(), "a layer's plain form")).await?
+        };
+        Ok(crate::reference::LoadedRef {
+            blob: plain,
+            sha256,
         })
     }
 
@@ -304,6 +342,37 @@ fn finish_from_plain(
     let (out, sha, len) = hashing.finish();
     check(what, "SHA-256", &header.original, &sha, len)?;
     Ok((out, sha, len))
+}
+
+/// Decodes the plain form of the native delta `delta` (whose header is `header`) against
+/// `reference`, the plain form of its basis, checked against the header.
+fn decode_plain(
+    engines: &crate::EngineSet,
+    staging: &Arc<dyn dg_ports::Staging>,
+    reference: &[u8],
+    delta: &BlobRef,
+    header: &Header,
+    what: &str,
+) -> Result<BlobRef> {
+    let mut reader = delta.reader()?;
+    container::read_header(&mut reader)?;
+    let mut prefix = [0u8; 16];
+    let n = read_up_to(&mut reader, &mut prefix)?;
+    let head = prefix.get(..n).unwrap_or_default();
+    let engine = engines
+        .for_delta(head)
+        .cloned()
+        .ok_or_else(|| Error::invalid(what, "its delta is in a format dg does not read"))?;
+    let mut tail = std::io::Cursor::new(head.to_vec()).chain(reader);
+    let mut staged = staging.create()?;
+    staged.reserve(header.plain.size, what)?;
+    let mut plain = HashingWriter::new(staged);
+    engine
+        .decode(reference, &mut tail, &mut plain, header.plain.size)
+        .map_err(|e| rename(e, what))?;
+    let (writer, sha, len) = plain.finish();
+    check(what, "SHA-256 of the plain form", &header.plain, &sha, len)?;
+    writer.finish()
 }
 
 fn check(what: &str, check: &'static str, want: &Fingerprint, sha: &str, len: u64) -> Result<()> {
