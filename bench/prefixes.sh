@@ -3,7 +3,8 @@
 # oldest first) every file is uploaded with one process per file into a local store, once as
 # `one/<series>/<file>` and once as `rel/<series>/<version>/<file>` (the version read from the
 # file name), in both formats, with the default reference scope (siblings) and with
-# `--reference-scope prefix` (every DeltaGlider before dg). Prints stored/original per layout,
+# `--reference-scope prefix` (every DeltaGlider before dg). Prints stored/original per layout
+# (every object of the bucket: files, references, layers, markers),
 # the time of the uploads and of downloading every file back (each checked byte-identical).
 #
 #   bench/prefixes.sh SERIES_DIR...       e.g. bench/prefixes.sh target/corpus/{pip,botocore}
@@ -36,22 +37,23 @@ for dir in "$@"; do
         store="$work/$series-$format-$scope-$layout"
         rm -rf "$store" && mkdir -p "$store"
         export AWS_ENDPOINT_URL="file://$store"
-        "$DG" mb s3://b >/dev/null
+        "$DG" mb s3://bench >/dev/null
         t0=$(now)
         for f in $files; do
           if [ $layout = one ]; then key="one/$series/$f"; else key="rel/$series/$(version_of "$f")/$f"; fi
-          "$DG" cp -q --format $format --reference-scope $scope "$dir/$f" "s3://b/$key"
+          "$DG" cp -q --format $format --reference-scope $scope "$dir/$f" "s3://bench/$key"
         done
         t1=$(now)
         out="$store.out"
         rm -rf "$out" && mkdir -p "$out"
         for f in $files; do
           if [ $layout = one ]; then key="one/$series/$f"; else key="rel/$series/$(version_of "$f")/$f"; fi
-          "$DG" cp -q "s3://b/$key" "$out/$f"
+          "$DG" cp -q "s3://bench/$key" "$out/$f"
           cmp -s "$out/$f" "$dir/$f" || { echo "prefixes: $key came back different" >&2; exit 1; }
         done
         t2=$(now)
-        stored=$(find "$store/b" -type f -not -path '*/.deltaglider/*' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+        # every object: files, references, layers (.deltaglider/layers/), markers (empty)
+        stored=$(find "$store/bench" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
         printf '%-12s %-7s %-8s %-9s %9d %6.1f%% %7.1f %7.1f\n' "$series" $format $scope $layout \
           $original "$(echo "100 * $stored / $original" | bc -l)" \
           "$(echo "$t1 - $t0" | bc -l)" "$(echo "$t2 - $t1" | bc -l)"

@@ -50,6 +50,18 @@ pub(crate) fn layer_location(space: &DeltaSpace, n: u32) -> Location {
     )
 }
 
+/// True when the deltaspace whose reference is `base` may gain layers: not with the `prefix`
+/// scope (every DeltaGlider before: one reference per prefix), and only for files with at most
+/// one compressed stream (dumps, images, checkpoints, `.sql.gz`). Archives of many streams keep
+/// one reference: their downloads copy the streams they share with it from its whole file,
+/// which a layer would forgo.
+pub(crate) fn may_layer(base: &ObjectInfo, scope: crate::nearby::ReferenceScope) -> bool {
+    scope == crate::nearby::ReferenceScope::Siblings
+        && meta::get(&base.metadata, field::STREAM_COUNT)
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n <= 1)
+}
+
 /// True for the key of a layer (of any deltaspace).
 pub fn is_layer_key(key: &str) -> bool {
     key.starts_with(LAYERS_PREFIX)
@@ -168,7 +180,8 @@ impl DeltaGlider {
                 _ => None,
             },
         };
-        let (Some(layer), Some(plain)) = (against_base, up.delta_plain().cloned()) else {
+        let plain = up.delta_plain().cloned().filter(|p| p.streams <= 1);
+        let (Some(layer), Some(plain)) = (against_base, plain) else {
             return self
                 .write_delta(&up, delta, Format::Native, false, &request.metadata)
                 .await;

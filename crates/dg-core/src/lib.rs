@@ -9,7 +9,9 @@
 //!   delta-eligible file there becomes `a/b/reference.bin` (created only if absent, so racing
 //!   writers agree on one), later ones become `a/b/<name>.delta`. A delta larger than the max
 //!   ratio (0.5) is not kept: the file is stored whole. Every delta is decoded and checked
-//!   before it is written.
+//!   before it is written. The first file of a deltaspace may instead share a similar sibling
+//!   prefix's reference ([`ReferenceScope`]), and native deltaspaces whose files drift gain
+//!   newer references ([`layers`]).
 //! - [`DeltaGlider::get`]: resolves `<name>` or `<name>.delta`, checks the reference's and the
 //!   file's SHA-256, and only then finishes the output.
 //! - [`DeltaGlider::list`], [`DeltaGlider::delete`], [`DeltaGlider::verify`].

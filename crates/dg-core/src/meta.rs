@@ -42,6 +42,8 @@ pub mod field {
     pub const STREAMS_SHA256: &str = "dg-streams-sha256";
     /// How a native object's plain form was made (expander notes), informational.
     pub const SEE_THROUGH: &str = "dg-see-through";
+    /// How many compressed streams a native reference's file has (0: none seen through).
+    pub const STREAM_COUNT: &str = "dg-streams";
     /// A reference's similarity sketch (see `dg_core::sketch`), which ranks it for files of
     /// other deltaspaces.
     pub const SKETCH: &str = "dg-sketch";

@@ -29,10 +29,11 @@ pub const MIN_SIMILARITY: f64 = 0.1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReferenceScope {
     /// Only the file's own prefix, as every DeltaGlider before: its first file becomes its
-    /// reference.
+    /// reference, its only one.
     Prefix,
     /// Also the references of its sibling prefixes (and of its parent prefix): a file that
-    /// is like one of them is stored as a delta against it.
+    /// is like one of them is stored as a delta against it. Native deltaspaces whose files
+    /// drift also gain newer references ([`crate::layers`]).
     #[default]
     Siblings,
 }

@@ -143,7 +143,16 @@ impl DeltaGlider {
             }
         };
         match format::of_reference(&info.metadata) {
-            Format::Native => self.put_native(up, &info, request).await,
+            Format::Native => {
+                let scope = self
+                    .scope_for(&up.space().bucket, request.reference_scope)
+                    .await?;
+                if crate::layers::may_layer(&info, scope) {
+                    self.put_native(up, &info, request).await
+                } else {
+                    self.put_delta(Native(self), up, &info, request).await
+                }
+            }
             Format::Compat => self.put_delta(Compat(self), up, &info, request).await,
         }
     }

@@ -192,3 +192,29 @@ async fn compat_deltaspaces_never_gain_layers() {
     }
     assert!(keys(&storage, LAYERS_PREFIX).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_prefix_scope_keeps_one_reference() {
+    let memory = MemoryStorage::new();
+    memory.create_bucket_now("b");
+    let storage: Arc<dyn ObjectStorage> = Arc::new(memory);
+    let dg = service(&storage, Format::Native);
+    let request = PutRequest {
+        reference_scope: Some(dg_core::ReferenceScope::Prefix),
+        ..PutRequest::default()
+    };
+    for (i, data) in days().iter().enumerate() {
+        dg.put(
+            BytesBlob::shared(data.clone()),
+            &loc(&format!("db/day-{i:02}.bin")),
+            &request,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(keys(&storage, LAYERS_PREFIX).await.is_empty());
+    assert_eq!(
+        ref_key(&storage, "db/day-11.bin.delta").await,
+        "db/reference.bin"
+    );
+}

@@ -87,6 +87,7 @@ impl StorageFormat for Native<'_> {
         }
         let mut metadata = dg.reference_metadata(up);
         native_fields(&mut metadata, &plain.fingerprint);
+        metadata.insert(field::STREAM_COUNT.into(), plain.streams.to_string());
         let index = plain.index.clone().map(Arc::new);
         if let Some(index) = &index {
             metadata.insert(

@@ -26,6 +26,8 @@ pub(crate) struct Plain {
     pub(crate) note: Option<String>,
     /// The expander's index of the file's streams, when asked for (references keep it).
     pub(crate) index: Option<Vec<u8>>,
+    /// Compressed streams found in the file (0 when nothing was seen through).
+    pub(crate) streams: usize,
 }
 
 impl DeltaGlider {
@@ -52,6 +54,7 @@ impl DeltaGlider {
             recipe: None,
             note: None,
             index: None,
+            streams: 0,
         };
         let Some(expander) = self.expander().cloned() else {
             return Ok(identity());
@@ -118,6 +121,7 @@ impl DeltaGlider {
                     recipe: Some(recipe),
                     note: Some(note),
                     index: summary.index,
+                    streams: summary.streams,
                 })
             }
             Ok(None) => {

@@ -91,12 +91,12 @@ pub struct DeltaArgs {
     /// as fast whatever the level. Without it: the bucket's `level` setting, else `default`.
     #[arg(long, value_name = "LEVEL", env = "DG_LEVEL")]
     pub level: Option<dg_core::Level>,
-    /// Where the first file of a new prefix finds its reference. `siblings`: the references of
-    /// the prefixes beside it (`releases/1.2/` beside `releases/1.1/`) and of its parent, when one
-    /// is like the file (by a similarity sketch, then by name): one version per prefix then
-    /// costs a delta, not a whole copy. `prefix`: only its own prefix, as Python deltaglider
-    /// (the file becomes the prefix's reference). Without it: the bucket's `reference-scope`
-    /// setting, else `siblings`.
+    /// Where files find their reference. `siblings`: the first file of a new prefix may use
+    /// the reference of a prefix beside it (`releases/1.2/` beside `releases/1.1/`) or of its
+    /// parent, when one is like the file (by a similarity sketch, then by name): one version per
+    /// prefix then costs a delta, not a whole copy; and a native prefix whose files drift (dumps,
+    /// images) gains newer references. `prefix`: one reference per prefix, its first file, as
+    /// Python deltaglider. Without it: the bucket's `reference-scope` setting, else `siblings`.
     #[arg(long, value_name = "SCOPE", env = "DG_REFERENCE_SCOPE")]
     pub reference_scope: Option<dg_core::ReferenceScope>,
 }
