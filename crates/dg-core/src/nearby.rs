@@ -78,6 +78,8 @@ pub(crate) struct Candidate {
     pub same_shape: bool,
     /// How far its prefix is from the file's, in name order (1: next to it).
     pub distance: usize,
+    /// The reference's sketch, when it has one.
+    pub sketch: Option<Sketch>,
 }
 
 impl Candidate {
@@ -90,9 +92,23 @@ impl Candidate {
     }
 }
 
-/// The best of `candidates` for a file, if any is promising: the most similar by sketch, then
-/// one without a sketch whose name matches, nearest first.
-pub(crate) fn best(mut candidates: Vec<Candidate>) -> Option<Candidate> {
+/// The candidate a file is most likely to be a delta against, judged before its sketch is
+/// made: the nearest whose file's name matches, else the nearest.
+pub(crate) fn likely(candidates: &[Candidate]) -> Option<&Candidate> {
+    candidates
+        .iter()
+        .min_by_key(|c| (!c.same_shape, c.distance))
+}
+
+/// The best of `candidates` for the file whose sketch is `ours`, if any is promising: the most
+/// similar by sketch, then one without a sketch whose name matches, nearest first.
+pub(crate) fn best(mut candidates: Vec<Candidate>, ours: Option<&Sketch>) -> Option<Candidate> {
+    for c in &mut candidates {
+        c.similarity = match (ours, &c.sketch) {
+            (Some(ours), Some(theirs)) => Some(ours.similarity(theirs)),
+            _ => None,
+        };
+    }
     candidates.retain(Candidate::promising);
     candidates.sort_by(|a, b| {
         let by_sketch = match (a.similarity, b.similarity) {
@@ -190,14 +206,13 @@ pub(crate) fn nearest(own: &str, mut siblings: Vec<String>, take: usize) -> Vec<
 }
 
 impl DeltaGlider {
-    /// References of other deltaspaces near `space` that a file of `format` could be a delta
-    /// against, ranked for the file whose sketch is `sketch` and whose name is `name`.
+    /// References of other deltaspaces near `space` that a file of `format` named `name` could
+    /// be a delta against (ranked later, by [`best`], once the file's sketch is made).
     pub(crate) async fn nearby_references(
         &self,
         space: &DeltaSpace,
         format: Format,
         name: &str,
-        sketch: Option<&Sketch>,
     ) -> Result<Vec<Candidate>> {
         if space.prefix.is_empty() {
             return Ok(Vec::new()); // the bucket root has no siblings
@@ -241,7 +256,7 @@ impl DeltaGlider {
                 async move {
                     let info = self.storage().head_opt(&location).await?;
                     Ok::<_, dg_ports::Error>(
-                        info.and_then(|info| candidate(info, format, shape, sketch, distance)),
+                        info.and_then(|info| candidate(info, format, shape, distance)),
                     )
                 }
             })
@@ -257,13 +272,7 @@ impl DeltaGlider {
 }
 
 /// `info` as a candidate for a file of `format`, when it is a reference of that format.
-fn candidate(
-    info: ObjectInfo,
-    format: Format,
-    shape: &str,
-    sketch: Option<&Sketch>,
-    distance: usize,
-) -> Option<Candidate> {
+fn candidate(info: ObjectInfo, format: Format, shape: &str, distance: usize) -> Option<Candidate> {
     let is_reference = meta::get(&info.metadata, field::FILE_SHA256).is_some()
         && !matches!(
             meta::classify(&info.location.key, &info.metadata),
@@ -272,18 +281,15 @@ fn candidate(
     if !is_reference || format::of_reference(&info.metadata) != format {
         return None;
     }
-    let theirs = meta::get(&info.metadata, field::SKETCH).and_then(Sketch::parse);
-    let similarity = match (sketch, &theirs) {
-        (Some(ours), Some(theirs)) => Some(ours.similarity(theirs)),
-        _ => None,
-    };
+    let sketch = meta::get(&info.metadata, field::SKETCH).and_then(Sketch::parse);
     let same_shape = meta::get(&info.metadata, field::SOURCE_NAME)
         .is_some_and(|source| name_shape(file_name(source)) == shape);
     Some(Candidate {
         info,
-        similarity,
+        similarity: None,
         same_shape,
         distance,
+        sketch,
     })
 }
 
@@ -333,32 +339,58 @@ mod tests {
             etag: None,
             metadata: Default::default(),
         };
+        // a sketch that shares about `similarity` of its chunks with `ours`
+        let ours = Sketch::of(&dg_testdata::noise(1, 400_000));
+        let like = |similarity: Option<f64>| {
+            similarity.map(|s: f64| {
+                let mut data = dg_testdata::noise(1, 400_000);
+                let cut = (400_000.0 * s) as usize;
+                data.splice(cut.., dg_testdata::noise(7, 400_000 - cut));
+                Sketch::of(&data)
+            })
+        };
         let c = |key: &str, similarity, same_shape, distance| Candidate {
             info: info(key),
-            similarity,
+            similarity: None,
             same_shape,
             distance,
+            sketch: like(similarity),
         };
-        let picked = best(vec![
-            c("near", Some(0.3), true, 1),
-            c("far", Some(0.9), false, 5),
-            c("unsketched", None, true, 1),
-            c("unlike", Some(0.05), true, 1),
-        ]);
+        let picked = best(
+            vec![
+                c("near", Some(0.5), true, 1),
+                c("far", Some(0.95), false, 5),
+                c("unsketched", None, true, 1),
+                c("unlike", Some(0.0), true, 1),
+            ],
+            Some(&ours),
+        );
         assert_eq!(picked.map(|p| p.info.location.key), Some("far".into()));
-        let picked = best(vec![
-            c("unlike", Some(0.05), true, 1),
-            c("unsketched", None, true, 2),
-            c("other", None, false, 1),
-        ]);
+        let picked = best(
+            vec![
+                c("unlike", Some(0.0), true, 1),
+                c("unsketched", None, true, 2),
+                c("other", None, false, 1),
+            ],
+            Some(&ours),
+        );
         assert_eq!(
             picked.map(|p| p.info.location.key),
             Some("unsketched".into())
         );
-        assert!(best(vec![
-            c("unlike", Some(0.0), true, 1),
-            c("other", None, false, 1)
-        ])
+        assert!(best(
+            vec![c("unlike", Some(0.0), true, 1), c("other", None, false, 1)],
+            Some(&ours)
+        )
         .is_none());
+        let all = [
+            c("a", None, false, 1),
+            c("b", None, true, 3),
+            c("c", None, true, 2),
+        ];
+        assert_eq!(
+            likely(&all).map(|l| l.info.location.key.as_str()),
+            Some("c")
+        );
     }
 }

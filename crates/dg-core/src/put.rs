@@ -166,31 +166,36 @@ impl DeltaGlider {
         request: &PutRequest,
         scope: ReferenceScope,
     ) -> Result<Created> {
-        let sketch = format.sketch(up).await?;
+        let candidates = match scope {
+            ReferenceScope::Siblings => {
+                self.nearby_references(up.space(), F::FORMAT, up.name())
+                    .await?
+            }
+            ReferenceScope::Prefix => Vec::new(),
+        };
+        // the plain form (native) is made once, for the reference the file is likeliest to
+        // be a delta against
+        let likely = nearby::likely(&candidates).map(|c| c.info.clone());
+        let sketch = format.sketch(up, likely.as_ref()).await?;
         up.set_sketch(sketch);
-        if scope == ReferenceScope::Siblings {
-            if let Some(outcome) = self.share_nearby(&format, up, request).await? {
+        if let Some(best) = nearby::best(candidates, up.sketch()) {
+            if let Some(outcome) = self.share_with(&format, up, request, best).await? {
                 return Ok(Created::Done(Box::new(outcome)));
             }
         }
         self.create_reference(format, up, request).await
     }
 
-    /// Stores the file as a delta against the reference nearby most like it, when there is
-    /// one and the delta fits the max ratio; `None` otherwise. The reference's marker is
+    /// Stores the file as a delta against `best`, the reference nearby most like it, when the
+    /// delta fits the max ratio; `None` otherwise. The reference's marker is
     /// written before the delta, so no delete can miss that the delta needs it.
-    async fn share_nearby<F: StorageFormat>(
+    async fn share_with<F: StorageFormat>(
         &self,
         format: &F,
         up: &mut Upload,
         request: &PutRequest,
+        best: nearby::Candidate,
     ) -> Result<Option<PutOutcome>> {
-        let candidates = self
-            .nearby_references(up.space(), F::FORMAT, up.name(), up.sketch())
-            .await?;
-        let Some(best) = nearby::best(candidates) else {
-            return Ok(None);
-        };
         let reference = best.info.location.clone();
         let location = up.delta_location();
         if crate::shared::marker_key(&reference.key, &location.key).is_none() {

@@ -20,6 +20,7 @@ pub(crate) struct Upload {
     notes: Vec<String>,
     sketch: Option<Sketch>,
     plain: Option<Plain>,
+    plain_known: Option<std::sync::Arc<Vec<u8>>>,
     delta_plain: Option<Plain>,
 }
 
@@ -36,6 +37,7 @@ impl Upload {
             notes: Vec::new(),
             sketch: None,
             plain: None,
+            plain_known: None,
             delta_plain: None,
         }
     }
@@ -102,14 +104,25 @@ impl Upload {
         self.sketch = Some(sketch);
     }
 
-    /// The file's plain form, when one was made already.
-    pub(crate) fn plain(&self) -> Option<&Plain> {
-        self.plain.as_ref()
+    /// The file's plain form made already with the reference index `known` (the same
+    /// index, or none for none), if any.
+    pub(crate) fn plain_made_with(
+        &self,
+        known: Option<&std::sync::Arc<Vec<u8>>>,
+    ) -> Option<&Plain> {
+        let same = match (self.plain_known.as_deref(), known.map(|k| k.as_slice())) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.as_slice() == b,
+            _ => false,
+        };
+        self.plain.as_ref().filter(|_| same)
     }
 
-    /// Keeps the file's plain form for the steps that follow.
-    pub(crate) fn set_plain(&mut self, plain: Plain) {
+    /// Keeps the file's plain form (made with the reference index `known`) for the steps that
+    /// follow.
+    pub(crate) fn set_plain(&mut self, plain: Plain, known: Option<std::sync::Arc<Vec<u8>>>) {
         self.plain = Some(plain);
+        self.plain_known = known;
     }
 
     /// The plain form the file's last native delta was made from.

@@ -47,7 +47,11 @@ impl StorageFormat for Compat<'_> {
     }
 
     /// The sketch of the file's bytes, as compat deltas are made from them.
-    async fn sketch(&self, up: &mut Upload) -> Result<crate::sketch::Sketch> {
+    async fn sketch(
+        &self,
+        up: &mut Upload,
+        _likely: Option<&ObjectInfo>,
+    ) -> Result<crate::sketch::Sketch> {
         self.0.sketch_of(up.source()).await
     }
 

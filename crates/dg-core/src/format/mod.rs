@@ -91,9 +91,13 @@ pub(crate) trait StorageFormat {
     ) -> impl Future<Output = Result<Made<NewReference<Self::Pending>>>> + Send;
 
     /// The file's similarity sketch, of the form its deltas are made from (the plain form in
-    /// the native format, which keeps it for the steps that follow).
-    fn sketch(&self, up: &mut Upload)
-        -> impl Future<Output = Result<crate::sketch::Sketch>> + Send;
+    /// the native format, which keeps it for the steps that follow: made with the stream index
+    /// of `likely`, the reference the file will most likely be a delta against, if any).
+    fn sketch(
+        &self,
+        up: &mut Upload,
+        likely: Option<&ObjectInfo>,
+    ) -> impl Future<Output = Result<crate::sketch::Sketch>> + Send;
 
     /// The delta written with a reference this upload created: the file against itself.
     fn first_delta(

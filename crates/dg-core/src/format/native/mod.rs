@@ -107,11 +107,20 @@ impl StorageFormat for Native<'_> {
     }
 
     /// The sketch of the file's plain form, which is kept in the upload for what follows.
-    async fn sketch(&self, up: &mut Upload) -> Result<crate::sketch::Sketch> {
+    async fn sketch(
+        &self,
+        up: &mut Upload,
+        likely: Option<&ObjectInfo>,
+    ) -> Result<crate::sketch::Sketch> {
         let dg = self.0;
-        let plain = dg.plain_form(up, None, true).await?;
+        let known = match likely {
+            Some(reference) => dg.stream_index(reference).await,
+            None => None,
+        };
+        // a new reference needs its own index; a delta reuses the likely reference's
+        let plain = dg.plain_form(up, known.clone(), known.is_none()).await?;
         let sketch = dg.sketch_of(&plain.blob).await?;
-        up.set_plain(plain);
+        up.set_plain(plain, known);
         Ok(sketch)
     }
 

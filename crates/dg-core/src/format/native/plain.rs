@@ -36,16 +36,16 @@ impl DeltaGlider {
     ///
     /// `known` is the reference's index of streams: streams the file shares with the reference
     /// reuse the reference's work. `learn` asks for the file's own index. A plain form the
-    /// upload holds already is returned when `known` is `None`.
+    /// upload holds already, made with the same `known`, is returned as it is.
     pub(crate) async fn plain_form(
         &self,
         up: &Upload,
         known: Option<Arc<Vec<u8>>>,
         learn: bool,
     ) -> Result<Plain> {
-        // One made already serves, unless this one is to reuse a reference's streams (its
-        // recipe then names them, which downloads beside that reference take advantage of).
-        if let (Some(made), None) = (up.plain(), &known) {
+        // One made already with the same reference index serves (the index shapes the recipe,
+        // which downloads beside that reference take advantage of).
+        if let Some(made) = up.plain_made_with(known.as_ref()) {
             return Ok(made.clone());
         }
         let identity = || Plain {
