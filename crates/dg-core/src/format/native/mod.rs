@@ -114,7 +114,16 @@ impl StorageFormat for Native<'_> {
     ) -> Result<crate::sketch::Sketch> {
         let dg = self.0;
         let known = match likely {
-            Some(reference) => dg.stream_index(reference).await,
+            Some(reference) => {
+                // its plain form first (the delta needs it anyway): unpacking it brings its
+                // index of streams, which the file's expansion reuses
+                if let Some(basis) = meta::get(&reference.metadata, field::PLAIN_SHA256) {
+                    if let Err(e) = dg.native_basis(&reference.location, basis).await {
+                        debug!(reference = %reference.location, error = %e, "the likely reference is not at hand");
+                    }
+                }
+                dg.stream_index(reference).await
+            }
             None => None,
         };
         // a new reference needs its own index; a delta reuses the likely reference's
