@@ -21,7 +21,8 @@
 #      every delta made against it, all 8 files download byte-identical.
 #   6. dg --format compat uploads each wheel into a prefix of its own (rel/pip/24.1.1/): one
 #      reference per series, shared by the sibling prefixes' deltas; Python and dg download
-#      every file byte-identical; `dg rm` keeps a shared reference until its last delta is gone.
+#      every file byte-identical (scipy and tokio-crate too); `dg rm` keeps a shared reference
+#      until its last delta is gone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -410,6 +411,19 @@ for f in "${W_pip[@]}"; do
   ok
 done
 rel_get_all dg botocore "${W_botocore[@]}"
+dg_verify "s3://$SB/rel/"
+# The rest of the corpus, one version per prefix too (when bench/make-corpus.sh made it):
+# whatever dg chose for each file (shared reference, own reference, whole), Python reads it.
+for s in scipy tokio-crate; do
+  mapfile -t extra < <(ls "$DG_CORPUS/$s"/*.whl "$DG_CORPUS/$s"/*.crate 2>/dev/null | sort -V)
+  [ "${#extra[@]}" -gt 0 ] || continue
+  for f in "${extra[@]}"; do
+    k=$(rel_key "$s" "$f")
+    dg cp --format compat "$f" "s3://$SB/${k%/*}/"
+  done
+  rel_get_all py "$s" "${extra[@]}"
+  rel_get_all dg "$s" "${extra[@]}"
+done
 dg_verify "s3://$SB/rel/"
 
 dg_verify "s3://$B/"
