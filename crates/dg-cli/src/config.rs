@@ -281,22 +281,9 @@ impl ClientBuilder {
             (None, Some(v)) => Some(v.parse::<Format>().map_err(Error::InvalidInput)?),
             (None, None) => None,
         };
-        let level = match (self.level, settings.var("DG_LEVEL")) {
-            (Some(l), _) => Some(l),
-            (None, Some(v)) => Some(
-                v.parse::<dg_core::Level>()
-                    .map_err(|why| Error::InvalidInput(format!("DG_LEVEL: {why}")))?,
-            ),
-            (None, None) => None,
-        };
-        let reference_scope = match (self.reference_scope, settings.var("DG_REFERENCE_SCOPE")) {
-            (Some(s), _) => Some(s),
-            (None, Some(v)) => Some(
-                v.parse::<dg_core::ReferenceScope>()
-                    .map_err(|why| Error::InvalidInput(format!("DG_REFERENCE_SCOPE: {why}")))?,
-            ),
-            (None, None) => None,
-        };
+        let level = explicit_or_env(self.level, &settings, "DG_LEVEL")?;
+        let reference_scope =
+            explicit_or_env(self.reference_scope, &settings, "DG_REFERENCE_SCOPE")?;
         Ok(PutRequest {
             no_delta: false,
             max_ratio,
@@ -398,5 +385,21 @@ impl Client {
     /// region, `DG_*` settings (see [`ClientBuilder::from_env`]).
     pub fn from_env() -> Result<Client> {
         ClientBuilder::from_env().build()
+    }
+}
+
+/// `explicit` when set, else the environment variable `var` parsed (naming it when it is bad).
+fn explicit_or_env<T: std::str::FromStr<Err = String>>(
+    explicit: Option<T>,
+    settings: &Settings,
+    var: &str,
+) -> Result<Option<T>> {
+    match (explicit, settings.var(var)) {
+        (Some(value), _) => Ok(Some(value)),
+        (None, Some(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|why| Error::InvalidInput(format!("{var}: {why}"))),
+        (None, None) => Ok(None),
     }
 }

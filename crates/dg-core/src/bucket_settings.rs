@@ -153,14 +153,8 @@ impl DeltaGlider {
         bucket: &str,
         requested: Option<Format>,
     ) -> Result<Format> {
-        if let Some(format) = requested {
-            return Ok(format);
-        }
-        Ok(self
-            .bucket_settings(bucket)
-            .await?
-            .format
-            .unwrap_or(self.config().format))
+        self.chosen(bucket, requested, |s| s.format, self.config().format)
+            .await
     }
 
     /// The level of an upload into `bucket`: the request's, else the bucket's, else the
@@ -170,31 +164,34 @@ impl DeltaGlider {
         bucket: &str,
         requested: Option<dg_ports::Level>,
     ) -> Result<dg_ports::Level> {
-        if let Some(level) = requested {
-            return Ok(level);
-        }
-        Ok(self
-            .bucket_settings(bucket)
-            .await?
-            .level
-            .unwrap_or(self.config().level))
+        self.chosen(bucket, requested, |s| s.level, self.config().level)
+            .await
     }
 
-    /// How far the first file of a new deltaspace in `bucket` looks for a reference: the
-    /// request's, else the bucket's, else the service's.
+    /// How far uploads into `bucket` look for a reference: the request's, else the bucket's,
+    /// else the service's.
     pub(crate) async fn scope_for(
         &self,
         bucket: &str,
         requested: Option<crate::nearby::ReferenceScope>,
     ) -> Result<crate::nearby::ReferenceScope> {
-        if let Some(scope) = requested {
-            return Ok(scope);
+        let default = self.config().reference_scope;
+        self.chosen(bucket, requested, |s| s.reference_scope, default)
+            .await
+    }
+
+    /// `requested` when given, else the bucket's setting (read by `of_bucket`), else `default`.
+    async fn chosen<T: Copy>(
+        &self,
+        bucket: &str,
+        requested: Option<T>,
+        of_bucket: impl FnOnce(&BucketSettings) -> Option<T>,
+        default: T,
+    ) -> Result<T> {
+        if let Some(value) = requested {
+            return Ok(value);
         }
-        Ok(self
-            .bucket_settings(bucket)
-            .await?
-            .reference_scope
-            .unwrap_or(self.config().reference_scope))
+        Ok(of_bucket(&self.bucket_settings(bucket).await?).unwrap_or(default))
     }
 
     fn lock_settings(

@@ -21,6 +21,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))
 }
 
+/// The first 32 hex digits of the SHA-256 of `key`: a fixed-length name for a key in dg's
+/// internal state (markers, layers).
+pub fn short_digest(key: &str) -> String {
+    let mut digest = sha256_hex(key.as_bytes());
+    digest.truncate(32);
+    digest
+}
+
 /// True when `s` looks like a lowercase or uppercase hex SHA-256.
 pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())

@@ -18,7 +18,7 @@ use dg_ports::{
 };
 use tracing::{debug, info};
 
-use crate::digest::sha256_hex;
+use crate::digest::short_digest;
 use crate::format::{native, Native, StorageFormat};
 use crate::keys::{DeltaSpace, REFERENCE_NAME};
 use crate::meta::{self, field};
@@ -38,8 +38,7 @@ pub const MAX_LAYERS: usize = 64;
 
 /// The listing prefix of the layers of `space`.
 pub(crate) fn layers_prefix(space: &DeltaSpace) -> String {
-    let digest = sha256_hex(space.reference().key.as_bytes());
-    format!("{LAYERS_PREFIX}{}/", digest.get(..32).unwrap_or(&digest))
+    format!("{LAYERS_PREFIX}{}/", short_digest(&space.reference().key))
 }
 
 /// Where layer number `n` of `space` lives.
@@ -82,6 +81,7 @@ impl DeltaGlider {
             prefix: prefix.clone(),
             ..ListRequest::default()
         };
+        let suffix = format!("/{REFERENCE_NAME}");
         let mut found = Vec::new();
         loop {
             let page = self.storage().list(&request).await?;
@@ -90,7 +90,7 @@ impl DeltaGlider {
                     .location
                     .key
                     .strip_prefix(&prefix)
-                    .and_then(|rest| rest.strip_suffix(&format!("/{REFERENCE_NAME}")))
+                    .and_then(|rest| rest.strip_suffix(&suffix))
                     .and_then(|n| n.parse::<u32>().ok());
                 if let Some(n) = number {
                     found.push((n, object));
@@ -180,7 +180,7 @@ impl DeltaGlider {
                 _ => None,
             },
         };
-        let plain = up.delta_plain().cloned().filter(|p| p.streams <= 1);
+        let plain = up.plain().cloned().filter(|p| p.streams <= 1);
         let (Some(layer), Some(plain)) = (against_base, plain) else {
             return self
                 .write_delta(&up, delta, Format::Native, false, &request.metadata)

@@ -169,7 +169,10 @@ pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
                 if x != y {
                     return x.cmp(&y);
                 }
-                (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+                (a, b) = (
+                    a.strip_prefix(x).unwrap_or_default(),
+                    b.strip_prefix(y).unwrap_or_default(),
+                );
             }
         }
     }

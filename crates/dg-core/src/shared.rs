@@ -12,7 +12,7 @@ use dg_ports::{
 };
 use tracing::debug;
 
-use crate::digest::sha256_hex;
+use crate::digest::short_digest;
 use crate::keys::INTERNAL_PREFIX;
 use crate::meta::{self, field};
 use crate::service::DeltaGlider;
@@ -25,8 +25,7 @@ const MAX_KEY: usize = 1024;
 
 /// The prefix of the markers of the reference at `reference_key`.
 fn users_prefix(reference_key: &str) -> String {
-    let digest = sha256_hex(reference_key.as_bytes());
-    format!("{SHARED_PREFIX}{}/", digest.get(..32).unwrap_or(&digest))
+    format!("{SHARED_PREFIX}{}/", short_digest(reference_key))
 }
 
 /// The marker of the delta at `delta_key` against the reference at `reference_key`, when its

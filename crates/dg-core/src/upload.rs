@@ -21,7 +21,6 @@ pub(crate) struct Upload {
     sketch: Option<Sketch>,
     plain: Option<Plain>,
     plain_known: Option<std::sync::Arc<Vec<u8>>>,
-    delta_plain: Option<Plain>,
 }
 
 impl Upload {
@@ -38,7 +37,6 @@ impl Upload {
             sketch: None,
             plain: None,
             plain_known: None,
-            delta_plain: None,
         }
     }
 
@@ -125,14 +123,9 @@ impl Upload {
         self.plain_known = known;
     }
 
-    /// The plain form the file's last native delta was made from.
-    pub(crate) fn delta_plain(&self) -> Option<&Plain> {
-        self.delta_plain.as_ref()
-    }
-
-    /// Keeps the plain form a native delta was made from.
-    pub(crate) fn set_delta_plain(&mut self, plain: Plain) {
-        self.delta_plain = Some(plain);
+    /// The file's latest plain form, whatever index it was made with.
+    pub(crate) fn plain(&self) -> Option<&Plain> {
+        self.plain.as_ref()
     }
 
     /// Where the file's delta goes (also where it goes whole when its name has no plain slot).

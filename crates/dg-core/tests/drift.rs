@@ -42,7 +42,25 @@ fn days() -> Vec<Vec<u8>> {
     out
 }
 
-async fn keys(storage: &Arc<dyn ObjectStorage>, prefix: &str) -> Vec<ObjectInfoKey> {
+/// Uploads `files` as `db/day-NN.bin` in order; the bytes each upload stored.
+async fn upload_days(dg: &DeltaGlider, files: &[Vec<u8>], request: &PutRequest) -> Vec<u64> {
+    let mut stored = Vec::new();
+    for (i, data) in files.iter().enumerate() {
+        let out = dg
+            .put(
+                BytesBlob::shared(data.clone()),
+                &loc(&format!("db/day-{i:02}.bin")),
+                request,
+            )
+            .await
+            .unwrap();
+        stored.push(out.stored_size);
+    }
+    stored
+}
+
+/// The keys and sizes of the objects under `prefix`.
+async fn keys(storage: &Arc<dyn ObjectStorage>, prefix: &str) -> Vec<(String, u64)> {
     storage
         .list_all("b", prefix)
         .await
@@ -51,8 +69,6 @@ async fn keys(storage: &Arc<dyn ObjectStorage>, prefix: &str) -> Vec<ObjectInfoK
         .map(|o| (o.location.key, o.size))
         .collect()
 }
-
-type ObjectInfoKey = (String, u64);
 
 async fn ref_key(storage: &Arc<dyn ObjectStorage>, key: &str) -> String {
     let info = storage.head(&loc(key)).await.unwrap();
@@ -69,19 +85,8 @@ async fn a_drifting_series_gains_layers_and_every_download_reads_three_objects_a
     let storage: Arc<dyn ObjectStorage> = Arc::new(memory);
     let dg = service(&storage, Format::Native);
     let files = days();
-    let mut own_objects = Vec::new();
-    for (i, data) in files.iter().enumerate() {
-        let out = dg
-            .put(
-                BytesBlob::shared(data.clone()),
-                &loc(&format!("db/day-{i:02}.bin")),
-                &PutRequest::default(),
-            )
-            .await
-            .unwrap();
-        own_objects.push(out.stored_size);
-    }
-    let layers: Vec<ObjectInfoKey> = keys(&storage, LAYERS_PREFIX).await;
+    let own_objects = upload_days(&dg, &files, &PutRequest::default()).await;
+    let layers = keys(&storage, LAYERS_PREFIX).await;
     assert!(layers.len() >= 2, "{layers:?}");
     // layers are deltas against reference.bin, never against each other
     for (key, _) in &layers {
@@ -181,15 +186,7 @@ async fn compat_deltaspaces_never_gain_layers() {
     memory.create_bucket_now("b");
     let storage: Arc<dyn ObjectStorage> = Arc::new(memory);
     let dg = service(&storage, Format::Compat);
-    for (i, data) in days().iter().enumerate() {
-        dg.put(
-            BytesBlob::shared(data.clone()),
-            &loc(&format!("db/day-{i:02}.bin")),
-            &PutRequest::default(),
-        )
-        .await
-        .unwrap();
-    }
+    upload_days(&dg, &days(), &PutRequest::default()).await;
     assert!(keys(&storage, LAYERS_PREFIX).await.is_empty());
 }
 
@@ -203,15 +200,7 @@ async fn the_prefix_scope_keeps_one_reference() {
         reference_scope: Some(dg_core::ReferenceScope::Prefix),
         ..PutRequest::default()
     };
-    for (i, data) in days().iter().enumerate() {
-        dg.put(
-            BytesBlob::shared(data.clone()),
-            &loc(&format!("db/day-{i:02}.bin")),
-            &request,
-        )
-        .await
-        .unwrap();
-    }
+    upload_days(&dg, &days(), &request).await;
     assert!(keys(&storage, LAYERS_PREFIX).await.is_empty());
     assert_eq!(
         ref_key(&storage, "db/day-11.bin.delta").await,

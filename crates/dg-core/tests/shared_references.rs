@@ -99,6 +99,14 @@ async fn upload_series(dg: &DeltaGlider) -> Vec<Vec<u8>> {
     files
 }
 
+/// Uploads the first two [`versions`] one per prefix; returns all four.
+async fn upload_two(dg: &DeltaGlider) -> Vec<Vec<u8>> {
+    let files = versions();
+    put(dg, "rel/1.0/app-1.0.zip", &files[0]).await;
+    put(dg, "rel/1.1/app-1.1.zip", &files[1]).await;
+    files
+}
+
 async fn one_version_per_prefix_shares_the_first_reference(format: Format) {
     let (dg, storage) = service(format);
     let files = versions();
@@ -268,9 +276,7 @@ per_format!(
 
 async fn a_replaced_delta_no_longer_keeps_the_reference(format: Format) {
     let (dg, storage) = service(format);
-    let files = versions();
-    put(&dg, "rel/1.0/app-1.0.zip", &files[0]).await;
-    put(&dg, "rel/1.1/app-1.1.zip", &files[1]).await;
+    upload_two(&dg).await;
     // 1.1 is replaced by something unlike 1.0: its marker is stale from then on
     put(&dg, "rel/1.1/app-1.1.zip", &noise(9, 200_000)).await;
     assert_eq!(
@@ -374,9 +380,7 @@ per_format!(
 
 async fn a_shared_delta_checks_the_reference_it_names(format: Format) {
     let (dg, storage) = service(format);
-    let files = versions();
-    put(&dg, "rel/1.0/app-1.0.zip", &files[0]).await;
-    put(&dg, "rel/1.1/app-1.1.zip", &files[1]).await;
+    let files = upload_two(&dg).await;
     // the shared reference replaced behind dg's back: the delta is refused, not misread
     let reference = storage.get(&loc("rel/1.0/reference.bin")).await.unwrap();
     let mut metadata = reference.info.metadata.clone();

@@ -173,9 +173,10 @@ impl StorageFormat for Native<'_> {
             .to_ascii_lowercase();
         let basis = dg.native_basis(&reference.location, basis_sha).await?;
         let known = dg.stream_index(reference).await;
-        let plain = dg.plain_form(up, known, false).await?;
+        let plain = dg.plain_form(up, known.clone(), false).await?;
         up.note(plain.note.clone());
-        up.set_delta_plain(plain.clone());
+        // kept: a second delta with the same index (a layer against reference.bin) reuses it
+        up.set_plain(plain.clone(), known);
         if up.sha256() == ref_original {
             return identical(dg, up, &plain, &reference.location.key).map(Made::Object);
         }
