@@ -93,11 +93,13 @@ impl Candidate {
 }
 
 /// The candidate a file is most likely to be a delta against, judged before its sketch is
-/// made: the nearest whose file's name matches, else the nearest.
+/// made: the nearest whose file's name matches but for digits. None when no name matches: the
+/// file then more likely starts a reference of its own, whose plain form needs no other's index.
 pub(crate) fn likely(candidates: &[Candidate]) -> Option<&Candidate> {
     candidates
         .iter()
-        .min_by_key(|c| (!c.same_shape, c.distance))
+        .filter(|c| c.same_shape)
+        .min_by_key(|c| c.distance)
 }
 
 /// The best of `candidates` for the file whose sketch is `ours`, if any is promising: the most
@@ -395,5 +397,6 @@ mod tests {
             likely(&all).map(|l| l.info.location.key.as_str()),
             Some("c")
         );
+        assert!(likely(&[c("a", None, false, 1)]).is_none());
     }
 }
