@@ -207,16 +207,14 @@ impl DeltaGlider {
         )?;
         let basis_sha = header.basis.clone().unwrap_or_default();
         let base = Box::pin(self.native_basis(&location.with_key(base_key), &basis_sha)).await?;
+        // decode_plain hashed the plain form and checked it against the header
+        let sha256 = header.plain.sha256.to_ascii_lowercase();
         let (engines, staging) = (self.engines().clone(), self.staging().clone());
         let plain = blocking(move || {
             let reference = base.blob.map()?;
             decode_plain(&engines, &staging, &reference, &stored, &header, &what)
         })
         .await?;
-        let sha256 = {
-            let p = plain.clone();
-            blocking(move || crate::digest::sha256_blob(p.as_ref(), "a layer's plain form")).await?
-        };
         Ok(crate::reference::LoadedRef {
             blob: plain,
             sha256,
