@@ -82,7 +82,8 @@ cleanup() {
 trap cleanup EXIT
 
 port=$("$venv/bin/python" "$tool" free-port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+# moto_server with atomic create-if-absent PUTs (moto's own check-then-store races; S3's not)
+"$venv/bin/python" "$tool" serve 127.0.0.1 "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 endpoint=http://127.0.0.1:$port
 

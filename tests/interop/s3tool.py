@@ -4,6 +4,7 @@ Runs in the interop venv (boto3 comes with deltaglider); talks to the S3 server 
 AWS_ENDPOINT_URL. Every check prints what it found and exits non-zero on the first mismatch.
 
   s3tool.py free-port
+  s3tool.py serve HOST PORT                moto_server whose create-if-absent PUTs are atomic
   s3tool.py buckets ENDPOINT BUCKET...
   s3tool.py variants SRC.zip OUTDIR N
   s3tool.py layout BUCKET PREFIX --format compat|native [--ref-tool T] [--ref-source NAME] FILE...
@@ -91,6 +92,30 @@ def cmd_free_port(_args):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         print(s.getsockname()[1])
+
+
+def cmd_serve(args):
+    """Runs moto_server with `If-None-Match: *` PUTs made atomic, as S3 makes them.
+
+    moto 5.2.5 checks that the key is absent, then stores, without a lock: under its threaded
+    server two racing create-only PUTs can both succeed, the second overwriting the first —
+    what S3 never does. The race tests assert S3's contract (exactly one writer wins), so every
+    object PUT here runs one at a time.
+    """
+    import threading
+
+    from moto import server
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    unlocked = S3Response.put_object
+
+    def put_object(self):
+        with lock:
+            return unlocked(self)
+
+    S3Response.put_object = put_object
+    server.main(["-H", args.host, "-p", str(args.port)])
 
 
 def cmd_buckets(args):
@@ -362,6 +387,10 @@ def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("free-port").set_defaults(func=cmd_free_port)
+    sv = sub.add_parser("serve")
+    sv.add_argument("host")
+    sv.add_argument("port", type=int)
+    sv.set_defaults(func=cmd_serve)
     bk = sub.add_parser("buckets")
     bk.add_argument("endpoint")
     bk.add_argument("buckets", nargs="+")

@@ -50,7 +50,11 @@ pub struct PutRequest {
 /// How creating a reference ended.
 enum Created {
     Done(Box<PutOutcome>),
+    /// Another writer's create-if-absent came first.
     LostRace,
+    /// The reference was created, then replaced by another writer before the file's delta
+    /// was written: a store that does not honour `If-None-Match` (or a racing overwrite).
+    Replaced,
 }
 
 impl DeltaGlider {
@@ -131,15 +135,19 @@ impl DeltaGlider {
                             .await?
                     }
                 };
-                match created {
+                let note = match created {
                     Created::Done(outcome) => return Ok(*outcome),
                     Created::LostRace => {
-                        up.note([format!(
-                            "another writer created {ref_loc} first; stored a delta against it"
-                        )]);
-                        self.storage().head(&ref_loc).await?
+                        format!("another writer created {ref_loc} first; stored a delta against it")
                     }
-                }
+                    Created::Replaced => format!(
+                        "another writer replaced {ref_loc} right after this upload created it \
+                         (does this store honour If-None-Match?); stored a delta against the \
+                         new one"
+                    ),
+                };
+                up.note([note]);
+                self.storage().head(&ref_loc).await?
             }
         };
         match format::of_reference(&info.metadata) {
@@ -217,11 +225,10 @@ impl DeltaGlider {
         };
         self.mark_shared(&reference, &location).await?;
         // The reference may have gone (or been replaced) while the delta was made.
-        let recorded = |info: &ObjectInfo| {
-            meta::get(&info.metadata, field::FILE_SHA256).map(str::to_ascii_lowercase)
-        };
         let now = self.storage().head_opt(&reference).await?;
-        if now.as_ref().map(recorded) != Some(recorded(&best.info)) {
+        if now.map(|info| recorded_sha256(&info.metadata))
+            != Some(recorded_sha256(&best.info.metadata))
+        {
             self.unmark_shared(&reference, &location).await?;
             return Ok(None);
         }
@@ -265,6 +272,7 @@ impl DeltaGlider {
         };
         let ref_loc = up.space().reference();
         let reference_size = body.len();
+        let ours = recorded_sha256(&metadata);
         let put = self
             .storage()
             .put(
@@ -289,6 +297,14 @@ impl DeltaGlider {
             "created reference"
         );
         let delta = format.first_delta(up, pending).await?;
+        // Create-if-absent is the store's promise; one that breaks it (ignoring
+        // `If-None-Match`) lets a racing writer replace the reference just made. A delta is
+        // only written against the reference that is there.
+        let now = self.storage().head_opt(&ref_loc).await?;
+        if now.map(|info| recorded_sha256(&info.metadata)) != Some(ours) {
+            warn!(reference = %ref_loc, "the reference this upload created was replaced");
+            return Ok(Created::Replaced);
+        }
         let mut outcome = self
             .write_delta(up, delta, F::FORMAT, true, &request.metadata)
             .await?;
@@ -414,6 +430,11 @@ impl DeltaGlider {
         }
         Ok(())
     }
+}
+
+/// The SHA-256 a reference's metadata records for the file it was made from.
+fn recorded_sha256(metadata: &Metadata) -> Option<String> {
+    meta::get(metadata, field::FILE_SHA256).map(str::to_ascii_lowercase)
 }
 
 /// `own` with the caller's `extra` entries added where `own` has no field of that name.
