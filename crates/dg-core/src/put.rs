@@ -225,9 +225,9 @@ impl DeltaGlider {
         };
         self.mark_shared(&reference, &location).await?;
         // The reference may have gone (or been replaced) while the delta was made.
-        let now = self.storage().head_opt(&reference).await?;
-        if now.map(|info| recorded_sha256(&info.metadata))
-            != Some(recorded_sha256(&best.info.metadata))
+        if !self
+            .still_recorded(&reference, recorded_sha256(&best.info.metadata))
+            .await?
         {
             self.unmark_shared(&reference, &location).await?;
             return Ok(None);
@@ -300,8 +300,7 @@ impl DeltaGlider {
         // Create-if-absent is the store's promise; one that breaks it (ignoring
         // `If-None-Match`) lets a racing writer replace the reference just made. A delta is
         // only written against the reference that is there.
-        let now = self.storage().head_opt(&ref_loc).await?;
-        if now.map(|info| recorded_sha256(&info.metadata)) != Some(ours) {
+        if !self.still_recorded(&ref_loc, ours).await? {
             warn!(reference = %ref_loc, "the reference this upload created was replaced");
             return Ok(Created::Replaced);
         }
@@ -310,6 +309,13 @@ impl DeltaGlider {
             .await?;
         outcome.reference_size = Some(reference_size);
         Ok(Created::Done(Box::new(outcome)))
+    }
+
+    /// Whether the reference at `location` is still there and records the file SHA-256
+    /// `expected` (it may have gone, or been replaced, while a delta was made against it).
+    async fn still_recorded(&self, location: &Location, expected: Option<String>) -> Result<bool> {
+        let now = self.storage().head_opt(location).await?;
+        Ok(now.map(|info| recorded_sha256(&info.metadata)) == Some(expected))
     }
 
     /// Stores the file as a delta in `format` against the existing `reference`, or whole when
