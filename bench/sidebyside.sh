@@ -95,7 +95,9 @@ for dir in "$@"; do
   original=0
   for f in "${files[@]}"; do original=$((original + $(stat -c %s "$f"))); done
   for t in $tools; do
-    prefix="$series-$t/"
+    # each tool under its own parent: a dg that looks for references in sibling prefixes
+    # must not find another tool's (a -base build of the same feature would)
+    prefix="$t/$series/"
     # layers (newer references of drifting native series) live under .deltaglider/layers/:
     # what this tool's uploads add there counts as theirs
     layers_before=$(stored .deltaglider/layers/)
